@@ -1,0 +1,254 @@
+//! The header every retirable object starts with, and the bit encodings stored in it.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+
+use crate::slots::{MAX_THREADS, SLOTS_PER_THREAD};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// Runs the destructor of the object whose header is at the given address and frees its memory.
+///
+/// # Safety
+/// Called once, by the thread that freed the object's batch, with the header of a live object
+/// that the destructor's installer allocated in the matching way.
+pub type Destructor = unsafe fn(*mut NodeHeader);
+
+/// An address that is never a node: "slot inactive" as a list head, "already traversed" as a
+/// `next` link.
+pub const INVALID_ADDR: usize = usize::MAX;
+
+/// Added to a batch's reference count while its insertions are in flight, so that concurrent
+/// traversals cannot drive the count to zero before every insertion has been counted.
+pub const REFS_BIAS: usize = 1 << (usize::BITS - 1);
+
+/// The header that starts every object handed to the reclamation protocol.
+///
+/// A retirable type puts it first in a `#[repr(C)]` struct. Each word has several uses over the
+/// object's life; the protocol (kovan-reclaim) defines when each use is current.
+#[repr(C, align(8))]
+pub struct NodeHeader {
+    /// Slot-list link; during a batch scan, the encoded [`SlotRef`] the node is assigned to;
+    /// [`INVALID_ADDR`] once traversed; the free-list link of a refs node whose count hit zero.
+    next: AtomicPtr<NodeHeader>,
+    /// On ordinary batch members, the batch's refs node; on the refs node itself, its own
+    /// address [`mark`]ed.
+    batch_link: AtomicPtr<NodeHeader>,
+    /// On the refs node, the batch's reference count; on the others, the next batch member.
+    refs_or_batch_next: AtomicUsize,
+    /// The era read when the object was allocated; never later than its first publication.
+    birth_era: AtomicU64,
+    /// Installed at retire by the retiring thread, read by the freeing thread.
+    destructor: UnsafeCell<Option<Destructor>>,
+}
+
+// SAFETY: every field but `destructor` is atomic. `destructor` is written only by the retiring
+// thread before the node is published to any slot list, and read only by the thread that
+// observed the batch count reach zero, which happens-after every insertion (AcqRel counting).
+unsafe impl Sync for NodeHeader {}
+// SAFETY: the header holds no thread-affine state; see the `Sync` argument for `destructor`.
+unsafe impl Send for NodeHeader {}
+
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+static_assertions::assert_eq_size!(NodeHeader, [u64; 5]);
+#[cfg(all(not(loom), target_pointer_width = "32"))]
+static_assertions::assert_eq_size!(NodeHeader, [u64; 4]);
+#[cfg(not(loom))]
+static_assertions::const_assert_eq!(core::mem::align_of::<NodeHeader>(), 8);
+
+impl NodeHeader {
+    /// A header for an object allocated while the domain's era was `birth_era`.
+    pub fn new(birth_era: u64) -> Self {
+        Self {
+            next: AtomicPtr::new(ptr::null_mut()),
+            batch_link: AtomicPtr::new(ptr::null_mut()),
+            refs_or_batch_next: AtomicUsize::new(0),
+            birth_era: AtomicU64::new(birth_era),
+            destructor: UnsafeCell::new(None),
+        }
+    }
+
+    /// The slot-list / scan / free-list link word.
+    #[inline]
+    pub fn next(&self) -> &AtomicPtr<NodeHeader> {
+        &self.next
+    }
+
+    /// The batch link word (refs node, or the refs node's own marked address).
+    #[inline]
+    pub fn batch_link(&self) -> &AtomicPtr<NodeHeader> {
+        &self.batch_link
+    }
+
+    /// The reference count of a refs node.
+    #[inline]
+    pub fn refs(&self) -> &AtomicUsize {
+        &self.refs_or_batch_next
+    }
+
+    /// The era stamped at allocation (or, on a refs node, the batch minimum).
+    #[inline]
+    pub fn birth_era(&self) -> &AtomicU64 {
+        &self.birth_era
+    }
+
+    /// The next member of the batch (not valid on the refs node, whose word is its count).
+    #[inline]
+    pub fn batch_next(&self) -> *mut NodeHeader {
+        // The count/link union forces an integer here; exposed provenance keeps the pointer valid.
+        ptr::with_exposed_provenance_mut(self.refs_or_batch_next.load(Ordering::Relaxed))
+    }
+
+    /// Links the next member of the batch (Relaxed: only the batch owner reads it before the
+    /// batch is published, and publication is a release operation).
+    #[inline]
+    pub fn set_batch_next(&self, next: *mut NodeHeader) {
+        self.refs_or_batch_next
+            .store(next.expose_provenance(), Ordering::Relaxed);
+    }
+
+    /// Installs the destructor.
+    ///
+    /// # Safety
+    /// The caller is the only thread that can reach the node (it has not been published to any
+    /// slot list yet).
+    #[inline]
+    pub unsafe fn set_destructor(&self, destructor: Destructor) {
+        // SAFETY: exclusive access per the caller's contract.
+        unsafe { *self.destructor.get() = Some(destructor) };
+    }
+
+    /// The installed destructor.
+    ///
+    /// # Safety
+    /// The caller happens-after [`set_destructor`](Self::set_destructor) and no thread writes it
+    /// concurrently.
+    #[inline]
+    pub unsafe fn destructor(&self) -> Option<Destructor> {
+        // SAFETY: no concurrent writer per the caller's contract.
+        unsafe { *self.destructor.get() }
+    }
+}
+
+impl core::fmt::Debug for NodeHeader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NodeHeader")
+            .field("birth_era", &self.birth_era.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets the low bit: a refs node's self-mark, or a terminal reference in a slot list.
+#[inline]
+pub fn mark(node: *mut NodeHeader) -> *mut NodeHeader {
+    node.map_addr(|addr| addr | 1)
+}
+
+/// Clears the low bit set by [`mark`].
+#[inline]
+pub fn unmark(node: *mut NodeHeader) -> *mut NodeHeader {
+    node.map_addr(|addr| addr & !1)
+}
+
+/// Whether the low bit set by [`mark`] is present.
+#[inline]
+pub fn is_marked(node: *const NodeHeader) -> bool {
+    node.addr() & 1 == 1
+}
+
+/// A reservation of one thread: `tid` and the reservation `index` within its slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRef {
+    /// Thread id in the domain's registry.
+    pub tid: usize,
+    /// Reservation index, `< SLOTS_PER_THREAD`.
+    pub index: usize,
+}
+
+const SLOT_INDEX_BITS: u32 = 2;
+static_assertions::const_assert!(SLOTS_PER_THREAD <= 1 << SLOT_INDEX_BITS);
+// Every encoding fits below the top bit, so it never equals INVALID_ADDR, even at 32 bits.
+static_assertions::const_assert!(
+    (MAX_THREADS as u64) << SLOT_INDEX_BITS <= (usize::MAX as u64) >> 1
+);
+
+/// Packs a [`SlotRef`] into a `next` word for the duration of a batch scan.
+#[inline]
+pub fn encode_slot_ref(slot: SlotRef) -> *mut NodeHeader {
+    debug_assert!(slot.tid < MAX_THREADS && slot.index < SLOTS_PER_THREAD);
+    ptr::without_provenance_mut((slot.tid << SLOT_INDEX_BITS) | slot.index)
+}
+
+/// Unpacks a [`SlotRef`] written by [`encode_slot_ref`].
+#[inline]
+pub fn decode_slot_ref(word: *mut NodeHeader) -> SlotRef {
+    let bits = word.addr();
+    SlotRef {
+        tid: bits >> SLOT_INDEX_BITS,
+        index: bits & ((1 << SLOT_INDEX_BITS) - 1),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use alloc::boxed::Box;
+
+    #[test]
+    fn slot_refs_round_trip() {
+        for tid in [0, 1, 127, 128, MAX_THREADS - 1] {
+            for index in 0..SLOTS_PER_THREAD {
+                let slot = SlotRef { tid, index };
+                let word = encode_slot_ref(slot);
+                assert_ne!(word.addr(), INVALID_ADDR);
+                assert_eq!(decode_slot_ref(word), slot);
+            }
+        }
+    }
+
+    #[test]
+    fn marks_round_trip_and_keep_the_pointer_usable() {
+        let node = Box::into_raw(Box::new(NodeHeader::new(7)));
+        assert!(!is_marked(node));
+        let marked = mark(node);
+        assert!(is_marked(marked));
+        assert_ne!(marked, node);
+        let back = unmark(marked);
+        assert_eq!(back, node);
+        // SAFETY: `back` is `node` with its provenance kept by map_addr.
+        assert_eq!(unsafe { &*back }.birth_era().load(Ordering::Relaxed), 7);
+        // SAFETY: allocated above with Box, freed once.
+        drop(unsafe { Box::from_raw(node) });
+    }
+
+    #[test]
+    fn bias_is_the_top_bit() {
+        assert_eq!(REFS_BIAS.count_ones(), 1);
+        assert_eq!(REFS_BIAS.leading_zeros(), 0);
+        assert!(REFS_BIAS > MAX_THREADS * SLOTS_PER_THREAD);
+    }
+
+    #[test]
+    fn batch_next_keeps_provenance() {
+        let a = Box::into_raw(Box::new(NodeHeader::new(1)));
+        let b = Box::into_raw(Box::new(NodeHeader::new(2)));
+        // SAFETY: both are live allocations made above.
+        unsafe {
+            (*a).set_batch_next(b);
+            assert_eq!((*(*a).batch_next()).birth_era().load(Ordering::Relaxed), 2);
+            drop(Box::from_raw(a));
+            drop(Box::from_raw(b));
+        }
+    }
+
+    #[test]
+    fn destructor_slot_round_trips() {
+        unsafe fn noop(_: *mut NodeHeader) {}
+        let header = NodeHeader::new(0);
+        // SAFETY: single-threaded test; the header is not shared.
+        unsafe {
+            assert!(header.destructor().is_none());
+            header.set_destructor(noop);
+            assert!(header.destructor().is_some());
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Per-thread reservation slots and the pages that hold them.
+
+use core::ptr;
+
+use crate::node::{INVALID_ADDR, NodeHeader};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::word_pair::WordPair;
+
+/// Reservations per thread: index 0 is the guard-wide reservation, 1 and 2 serve helpers.
+pub const SLOTS_PER_THREAD: usize = 3;
+
+/// Threads that can be registered with one domain at the same time.
+#[cfg(not(loom))]
+pub const MAX_THREADS: usize = 65_536;
+/// Threads that can be registered with one domain at the same time (small under loom).
+#[cfg(loom)]
+pub const MAX_THREADS: usize = 8;
+
+/// Thread slots per lazily allocated page.
+#[cfg(not(loom))]
+pub const SLOTS_PER_PAGE: usize = 64;
+/// Thread slots per lazily allocated page (small under loom).
+#[cfg(loom)]
+pub const SLOTS_PER_PAGE: usize = 2;
+
+/// Pages a registry can hold.
+pub const MAX_PAGES: usize = MAX_THREADS / SLOTS_PER_PAGE;
+
+static_assertions::const_assert_eq!(MAX_PAGES * SLOTS_PER_PAGE, MAX_THREADS);
+
+/// The head of a reservation's retirement list, decoded from its pair's `lo` word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListHead {
+    /// The reservation is not in use: retiring threads skip it.
+    Inactive,
+    /// In use, nothing inserted since the owner last captured the list.
+    Empty,
+    /// In use; the head of the inserted nodes (possibly a [`mark`](crate::mark)ed terminal).
+    Nodes(*mut NodeHeader),
+}
+
+impl ListHead {
+    /// The `lo` word that stores this head.
+    #[inline]
+    pub fn encode(self) -> u64 {
+        match self {
+            ListHead::Inactive => INVALID_ADDR as u64,
+            ListHead::Empty => 0,
+            // Slot words are integers (they share a 16-byte CAS with a tag); exposing the
+            // provenance here lets `decode` rebuild a usable pointer.
+            ListHead::Nodes(node) => node.expose_provenance() as u64,
+        }
+    }
+
+    /// The head stored in a `lo` word written by [`encode`](Self::encode).
+    #[inline]
+    pub fn decode(word: u64) -> Self {
+        match word as usize {
+            INVALID_ADDR => ListHead::Inactive,
+            0 => ListHead::Empty,
+            addr => ListHead::Nodes(ptr::with_exposed_provenance_mut(addr)),
+        }
+    }
+}
+
+/// One reservation: a retirement list `(head, tag)` and an era `(era, tag)`, each a 16-byte pair.
+///
+/// Era 0 is never the domain's era (the clock starts at 1), so it means "nothing reserved".
+#[derive(Debug)]
+pub struct Reservation {
+    list: WordPair,
+    era: WordPair,
+}
+
+impl Reservation {
+    fn new() -> Self {
+        Self {
+            list: WordPair::new(ListHead::Inactive.encode(), 0),
+            era: WordPair::new(0, 0),
+        }
+    }
+
+    /// The `(head, tag)` pair, for the protocol's double-width updates.
+    #[inline]
+    pub fn list(&self) -> &WordPair {
+        &self.list
+    }
+
+    /// The `(era, tag)` pair, for the protocol's double-width updates.
+    #[inline]
+    pub fn era_pair(&self) -> &WordPair {
+        &self.era
+    }
+
+    /// Loads the list head.
+    #[inline]
+    pub fn list_head(&self, order: Ordering) -> ListHead {
+        ListHead::decode(self.list.load_lo(order))
+    }
+
+    /// Swaps the list head, keeping the tag; returns the previous head.
+    #[inline]
+    pub fn swap_list_head(&self, head: ListHead, order: Ordering) -> ListHead {
+        ListHead::decode(self.list.exchange_lo(head.encode(), order))
+    }
+
+    /// Replaces the list head with `new` if it is `current`, keeping the tag.
+    #[inline]
+    pub fn compare_exchange_list_head(
+        &self,
+        current: ListHead,
+        new: ListHead,
+        order: Ordering,
+    ) -> Result<ListHead, ListHead> {
+        self.list
+            .compare_exchange_lo(current.encode(), new.encode(), order)
+            .map(ListHead::decode)
+            .map_err(ListHead::decode)
+    }
+
+    /// Loads the reserved era.
+    #[inline]
+    pub fn reserved_era(&self, order: Ordering) -> u64 {
+        self.era.load_lo(order)
+    }
+
+    /// Publishes a reserved era, keeping the tag.
+    #[inline]
+    pub fn store_reserved_era(&self, era: u64, order: Ordering) {
+        self.era.store_lo(era, order);
+    }
+}
+
+/// The slow-path mailbox of a thread: a request and its answer.
+#[derive(Debug)]
+pub struct HelpMailbox {
+    /// `(INVALID_ADDR, tag)` while a request is pending; the answer `(pointer, era)` after.
+    pub result: WordPair,
+    /// Address of the atomic pointer the requester wants loaded (protect mode).
+    pub pointer: AtomicPtr<()>,
+    /// The object that holds `pointer`, which helpers must keep protected while reading it.
+    pub parent: AtomicPtr<NodeHeader>,
+    /// Birth era of `parent` (or of its batch, once retired).
+    pub parent_era: AtomicU64,
+}
+
+impl HelpMailbox {
+    fn new() -> Self {
+        Self {
+            result: WordPair::new(0, 0),
+            pointer: AtomicPtr::new(ptr::null_mut()),
+            parent: AtomicPtr::new(ptr::null_mut()),
+            parent_era: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Everything a domain keeps for one registered thread, on its own cache lines.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct ThreadSlots {
+    reservations: [Reservation; SLOTS_PER_THREAD],
+    mailbox: HelpMailbox,
+    parked: AtomicPtr<NodeHeader>,
+}
+
+#[cfg(all(not(loom), target_pointer_width = "64"))]
+static_assertions::const_assert_eq!(core::mem::size_of::<ThreadSlots>(), 256);
+
+impl ThreadSlots {
+    fn new() -> Self {
+        Self {
+            reservations: core::array::from_fn(|_| Reservation::new()),
+            mailbox: HelpMailbox::new(),
+            parked: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Reservation `index` (`< SLOTS_PER_THREAD`).
+    #[inline]
+    pub fn reservation(&self, index: usize) -> &Reservation {
+        &self.reservations[index]
+    }
+
+    /// The thread's help mailbox.
+    #[inline]
+    pub fn mailbox(&self) -> &HelpMailbox {
+        &self.mailbox
+    }
+
+    /// A batch parked by an exiting owner of this id, waiting for adoption (null when none).
+    #[inline]
+    pub fn parked(&self) -> &AtomicPtr<NodeHeader> {
+        &self.parked
+    }
+}
+
+/// A page of [`SLOTS_PER_PAGE`] thread slots, allocated the first time one of its ids is claimed.
+#[derive(Debug)]
+pub struct SlotPage {
+    slots: [ThreadSlots; SLOTS_PER_PAGE],
+}
+
+impl SlotPage {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: core::array::from_fn(|_| ThreadSlots::new()),
+        }
+    }
+
+    /// The slots of the `offset`-th thread of this page.
+    #[inline]
+    pub fn slots(&self, offset: usize) -> &ThreadSlots {
+        &self.slots[offset]
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::Ordering::SeqCst;
+
+    #[test]
+    fn list_heads_round_trip() {
+        let mut node = NodeHeader::new(0);
+        let ptr: *mut NodeHeader = &mut node;
+        for head in [ListHead::Inactive, ListHead::Empty, ListHead::Nodes(ptr)] {
+            assert_eq!(ListHead::decode(head.encode()), head);
+        }
+    }
+
+    #[test]
+    fn fresh_reservation_is_inactive_with_no_era() {
+        let slots = ThreadSlots::new();
+        for index in 0..SLOTS_PER_THREAD {
+            let reservation = slots.reservation(index);
+            assert_eq!(reservation.list_head(SeqCst), ListHead::Inactive);
+            assert_eq!(reservation.reserved_era(SeqCst), 0);
+        }
+        assert!(slots.parked().load(SeqCst).is_null());
+    }
+
+    #[test]
+    fn list_head_operations_keep_the_tag() {
+        let reservation = Reservation::new();
+        reservation.list().store_hi(6, SeqCst);
+        assert_eq!(
+            reservation.swap_list_head(ListHead::Empty, SeqCst),
+            ListHead::Inactive
+        );
+        assert_eq!(
+            reservation.compare_exchange_list_head(ListHead::Empty, ListHead::Inactive, SeqCst),
+            Ok(ListHead::Empty)
+        );
+        reservation.store_reserved_era(9, SeqCst);
+        assert_eq!(reservation.list().load(SeqCst), (INVALID_ADDR as u64, 6));
+        assert_eq!(reservation.era_pair().load(SeqCst), (9, 0));
+    }
+
+    #[test]
+    fn slots_are_cache_line_aligned() {
+        assert_eq!(core::mem::align_of::<ThreadSlots>(), 128);
+    }
+}
