@@ -224,7 +224,7 @@ mod tests {
     fn bias_is_the_top_bit() {
         assert_eq!(REFS_BIAS.count_ones(), 1);
         assert_eq!(REFS_BIAS.leading_zeros(), 0);
-        assert!(REFS_BIAS > MAX_THREADS * SLOTS_PER_THREAD);
+        const { assert!(REFS_BIAS > MAX_THREADS * SLOTS_PER_THREAD) };
     }
 
     #[test]
