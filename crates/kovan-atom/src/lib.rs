@@ -1,1 +1,63 @@
-//! Placeholder: this crate is built in a later issue.
+//! Pointer types and the safe `Atom<T>` cell on top of the kovan reclamation protocol.
+//!
+//! - [`Atomic<T>`] and [`Shared<'g, T>`]: an atomic pointer whose loads are protected by a
+//!   [`Guard`], with the kovan 0.1.12 signatures. The pointer is stored as a pointer, so it keeps
+//!   its provenance.
+//! - [`NodeBox<T>`]: a typed owning allocation of a [`Node<T>`] (the value behind the protocol
+//!   header, its birth era stamped at allocation), retired with [`Shared::retire`]. Safe code
+//!   built on it never meets the header-layout contract.
+//! - [`RetiredNode`], [`retire`], [`Reclaimable`]: the 0.1.12 way, for hand-built
+//!   `#[repr(C)]` nodes whose first field is the header.
+//! - [`Atom<T>`], [`AtomOption<T>`], [`AtomGuard`], [`AtomMap`], [`AtomMapGuard`],
+//!   [`Removed<T>`]: a cell that readers borrow and writers replace, with no `unsafe` at the call
+//!   site.
+//! - [`BirthEra`] and [`current_era`]: views of the era clock, kept for 0.1.12 code.
+//!
+//! Protection has hazard-pointer scope: a pointer loaded under a guard stays valid while the
+//! guard lives **if it was reachable from the live structure when it was loaded**. Following a
+//! link out of a node that was already unlinked is not protected.
+//!
+//! ```
+//! # use kovan_atom as kovan;
+//! use kovan::Atom;
+//!
+//! let config = Atom::new(String::from("v1"));
+//! let seen = config.load();
+//! config.store(String::from("v2"));
+//! assert_eq!(*seen, "v1");
+//! assert_eq!(*config.load(), "v2");
+//! ```
+//!
+//! Everything here is re-exported by the `kovan` facade, and the examples use its paths
+//! (`kovan::Atom`); this crate is the layer, `kovan` is what applications depend on.
+//!
+//! Feature `std` (default) adds everything that uses the process-wide default domain: [`pin`],
+//! [`flush`], [`retire`], [`RetiredNode::new`], [`NodeBox::new`] and the `Atom` family. Without
+//! it the crate is `#![no_std]`; nodes are built with `*_in(&Domain, ..)` constructors and
+//! threads register handles with a [`Domain`] explicitly.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+#[cfg(feature = "std")]
+mod atom;
+mod atomic;
+mod era;
+mod node_box;
+mod retired;
+
+#[cfg(feature = "std")]
+pub use atom::{Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed};
+pub use atomic::{Atomic, Shared};
+pub use core::sync::atomic::Ordering;
+pub use era::BirthEra;
+#[cfg(feature = "std")]
+pub use era::current_era;
+pub use kovan_reclaim::{Domain, Guard, Node};
+#[cfg(feature = "std")]
+pub use kovan_reclaim::{flush, pin};
+pub use node_box::NodeBox;
+pub use retired::{Reclaimable, RetiredNode};
+#[cfg(feature = "std")]
+pub use retired::{retire, retire_reclaimable};

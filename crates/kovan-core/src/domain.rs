@@ -98,6 +98,16 @@ impl Registry {
         }
     }
 
+    /// Claims the specific released id `tid`; `false` if it is not (or no longer) released.
+    pub fn claim_id(&self, tid: usize) -> bool {
+        if tid >= MAX_THREADS {
+            return false;
+        }
+        let bit = 1u64 << (tid % 64);
+        // AcqRel: as in `claim_released`.
+        self.released[tid / 64].fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+
     /// Returns `tid` for reuse. The caller has deactivated every reservation of the id.
     pub fn release(&self, tid: usize) {
         assert!(tid < MAX_THREADS, "thread id {tid} out of range");
@@ -128,10 +138,11 @@ impl Registry {
         unsafe { page.as_ref() }.map(|page| page.slots(tid % SLOTS_PER_PAGE))
     }
 
-    /// Ids currently released and not yet claimed again (for tests and diagnostics).
+    /// Ids currently released and not yet claimed again. Bound: the words below `scan_bound`.
     pub fn released_ids(&self) -> Vec<usize> {
         let mut ids = Vec::new();
-        for (index, word) in self.released.iter().enumerate() {
+        let words = self.scan_bound().div_ceil(64);
+        for (index, word) in self.released[..words].iter().enumerate() {
             let mut bits = word.load(Ordering::Acquire);
             while bits != 0 {
                 ids.push(index * 64 + bits.trailing_zeros() as usize);
@@ -289,6 +300,9 @@ mod tests {
         }
         assert_eq!(registry.claim(), Err(RegistryFull));
         assert_eq!(registry.claim(), Err(RegistryFull));
+        registry.release(4242);
+        assert!(registry.claim_id(4242));
+        assert!(!registry.claim_id(4242));
         registry.release(4242);
         assert_eq!(registry.claim(), Ok(4242));
         assert_eq!(registry.claim(), Err(RegistryFull));

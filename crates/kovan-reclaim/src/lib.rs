@@ -1,1 +1,68 @@
-//! Placeholder: this crate is built in a later issue.
+//! The Crystalline-W reclamation protocol as kovan runs it.
+//!
+//! A thread registers a [`LocalHandle`] with a [`Domain`], enters critical sections with
+//! [`LocalHandle::pin`], loads shared pointers with [`Guard::protect`], and hands unlinked
+//! nodes to [`LocalHandle::retire_raw`] or [`LocalHandle::retire_node`]. A retired node is
+//! freed once no guard that could have loaded it is alive, by whichever thread releases the last
+//! reference on its batch.
+//!
+//! - **Reads**: the common protected load is a pointer load, an era load and a compare.
+//! - **Progress**: pin, protected load, guard drop, retire, flush and thread exit finish in a
+//!   bounded number of their own steps (bounds in `docs/protocol.md`).
+//! - **Memory**: a reader stalled inside a guard holds back only batches containing a node born
+//!   no later than its reserved era. A reader whose protected load escalated (the era moved
+//!   on every one of [`PROTECT_ROUNDS`] rounds) holds back every batch retired until its guard
+//!   drops; this is the one state whose memory is not bounded yet.
+//!
+//! With the default feature `std`, [`pin`], [`flush`] and [`retire_raw`] use a thread-local
+//! handle on the process-wide [`default_domain`]. Without it the crate is `#![no_std]` and
+//! threads register handles explicitly.
+//!
+//! ```
+//! use core::ptr::NonNull;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicPtr, Ordering};
+//! use kovan_reclaim::{Domain, Node};
+//!
+//! let domain = Arc::new(Domain::new());
+//! let handle = domain.register().unwrap();
+//! let shared = AtomicPtr::new(handle.alloc_node(1u32).as_ptr());
+//!
+//! let guard = handle.pin();
+//! let current = guard.protect(&shared, Ordering::Acquire);
+//! // SAFETY: loaded under `guard` from a live structure.
+//! assert_eq!(*unsafe { &*current }.value(), 1);
+//!
+//! let old = shared.swap(handle.alloc_node(2u32).as_ptr(), Ordering::AcqRel);
+//! // SAFETY: unlinked by the swap above and retired once.
+//! unsafe { handle.retire_node(NonNull::new(old).unwrap()) };
+//! drop(guard);
+//!
+//! let last = shared.swap(core::ptr::null_mut(), Ordering::AcqRel);
+//! // SAFETY: unlinked and retired once.
+//! unsafe { handle.retire_node(NonNull::new(last).unwrap()) };
+//! handle.flush();
+//! ```
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+#[cfg(all(feature = "std", not(loom)))]
+mod default;
+mod domain;
+mod handle;
+mod local;
+mod node;
+pub mod stall;
+
+pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ};
+#[cfg(all(feature = "std", not(loom)))]
+pub use default::{default_domain, flush, pin, retire_raw, with_handle};
+pub use domain::Domain;
+pub use handle::{Guard, LocalHandle};
+pub use kovan_core::{Destructor, NodeHeader, RegistryFull};
+pub use node::Node;

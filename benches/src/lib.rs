@@ -1,0 +1,19 @@
+//! Benchmarks for kovan: the cross-library comparison harness behind the `compare` binary.
+//!
+//! Every compared library implements [`smr::Smr`] with its own documented API
+//! ([`libs`]); the data structures ([`ds`]) and workloads ([`workloads`]) are written once over
+//! that trait. [`driver`] runs the plan with the libraries interleaved, and [`report`] writes the
+//! markdown report, the JSON dump and the SVG charts.
+//!
+//! Criterion micro-benchmarks need the workspace facade and will be added once it exists.
+
+#[macro_use]
+mod macros;
+
+pub mod driver;
+pub mod ds;
+pub mod libs;
+pub mod report;
+pub mod smr;
+pub mod sysinfo;
+pub mod workloads;

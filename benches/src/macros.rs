@@ -1,0 +1,111 @@
+//! `impl_kovan_like!`: the [`Smr`](crate::smr::Smr) implementation for any crate with the kovan
+//! 0.1.12 API (the crates.io original and, later, the workspace facade).
+
+/// Implements [`Smr`](crate::smr::Smr) for a crate with the kovan 0.1.12 API:
+/// `pin`, `retire`, `flush`, `Atomic`, `Shared`, `Guard`, `RetiredNode`.
+///
+/// `impl_kovan_like!(Name, crate_path)` defines the unit struct `Name`; its report name is the
+/// crate path as written (e.g. `kovan_orig`, `kovan`).
+#[macro_export]
+macro_rules! impl_kovan_like {
+    ($name:ident, $krate:ident) => {
+        /// A kovan-API library (see `impl_kovan_like!`).
+        pub struct $name;
+
+        // `Shared::from_raw` only wraps the pointer word: nothing is dereferenced.
+        #[allow(clippy::not_unsafe_ptr_arg_deref)]
+        impl $crate::smr::Smr for $name {
+            const NAME: &'static str = stringify!($krate);
+            const KOVAN_LIKE: bool = true;
+            type Header = $krate::RetiredNode;
+            type Link = $krate::Atomic<$crate::smr::Node<Self>>;
+            type Local = ();
+            type Guard<'a> = $krate::Guard;
+
+            fn new() -> Self {
+                $name
+            }
+            fn version() -> String {
+                $crate::sysinfo::dependency_version(stringify!($krate))
+            }
+            fn header() -> Self::Header {
+                // Stamps the birth epoch now, at allocation, before the node can be reached.
+                $krate::RetiredNode::new()
+            }
+            fn link(p: *mut $crate::smr::Node<Self>) -> Self::Link {
+                $krate::Atomic::new(p)
+            }
+            fn local(&self) {}
+            fn pin<'a>(&'a self, _local: &'a mut ()) -> Self::Guard<'a> {
+                $krate::pin()
+            }
+            #[inline]
+            fn protect(
+                g: &mut Self::Guard<'_>,
+                _slot: usize,
+                link: &Self::Link,
+            ) -> *mut $crate::smr::Node<Self> {
+                link.load(::std::sync::atomic::Ordering::Acquire, g)
+                    .as_raw()
+            }
+            #[inline]
+            fn load(g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut $crate::smr::Node<Self> {
+                // 0.1.12 has no unprotected load: `Atomic::load` is the only way to read a link.
+                link.load(::std::sync::atomic::Ordering::Acquire, g)
+                    .as_raw()
+            }
+            #[inline]
+            fn store(link: &Self::Link, p: *mut $crate::smr::Node<Self>) {
+                // SAFETY: `p` is a node pointer (possibly marked) or null; `Shared` is a plain word.
+                let s = unsafe { $krate::Shared::from_raw(p) };
+                link.store(s, ::std::sync::atomic::Ordering::Release);
+            }
+            #[inline]
+            fn swap(
+                g: &mut Self::Guard<'_>,
+                link: &Self::Link,
+                p: *mut $crate::smr::Node<Self>,
+            ) -> *mut $crate::smr::Node<Self> {
+                // SAFETY: as in `store`.
+                let s = unsafe { $krate::Shared::from_raw(p) };
+                link.swap(s, ::std::sync::atomic::Ordering::AcqRel, g)
+                    .as_raw()
+            }
+            #[inline]
+            fn cas(
+                g: &mut Self::Guard<'_>,
+                link: &Self::Link,
+                current: *mut $crate::smr::Node<Self>,
+                new: *mut $crate::smr::Node<Self>,
+            ) -> Result<(), *mut $crate::smr::Node<Self>> {
+                // SAFETY: as in `store`.
+                let (c, n) = unsafe {
+                    (
+                        $krate::Shared::from_raw(current),
+                        $krate::Shared::from_raw(new),
+                    )
+                };
+                link.compare_exchange(
+                    c,
+                    n,
+                    ::std::sync::atomic::Ordering::AcqRel,
+                    ::std::sync::atomic::Ordering::Acquire,
+                    g,
+                )
+                .map(|_| ())
+                .map_err(|s| s.as_raw())
+            }
+            #[inline]
+            unsafe fn retire(&self, _g: &mut Self::Guard<'_>, p: *mut $crate::smr::Node<Self>) {
+                // SAFETY: `Node` is `#[repr(C)]` with `RetiredNode` first, Box-allocated, unlinked
+                // and retired once (the caller's contract).
+                unsafe { $krate::retire(p) }
+            }
+            fn flush(&self, _local: &mut ()) {
+                // Pin once so that the calling thread is registered, then the documented flush.
+                drop($krate::pin());
+                $krate::flush();
+            }
+        }
+    };
+}

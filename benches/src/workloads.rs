@@ -1,0 +1,578 @@
+//! The workloads, each written once over [`Smr`].
+//!
+//! Fair terms, for every library alike: worker threads are spawned and set up (per-thread state,
+//! random generator) *before* the timed region; a barrier starts them; the timed region is measured
+//! with `Instant` between that barrier and the barrier the workers reach after seeing the stop
+//! flag. Every operation pins once. Every structure uses the same [`Node`] and the same allocation
+//! pattern.
+
+use std::hint::black_box;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ds::{HashMap, MsQueue, Treiber};
+use crate::smr::{LiveCounter, Node, Smr};
+
+/// The workloads, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// Pin and unpin, nothing else.
+    Pin,
+    /// 95% protected load of one shared pointer, 5% swap + retire.
+    ReadMostly,
+    /// Treiber stack: each iteration pushes then pops.
+    Treiber,
+    /// Michael–Scott queue: each iteration enqueues then dequeues.
+    Queue,
+    /// Hash map, 90% get / 10% put (put = insert or remove, half each).
+    Map90,
+    /// Hash map, 50% insert / 50% remove.
+    Map50,
+    /// Read-mostly with 16 threads on the machine's cores.
+    Oversub,
+    /// One reader stalled inside a critical section while two writers retire N nodes.
+    Stalled,
+    /// One reader that pinned once and now sleeps outside any critical section.
+    Idle,
+    /// 64 short-lived threads retiring nodes.
+    Churn,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 10] = [
+        Workload::Pin,
+        Workload::ReadMostly,
+        Workload::Treiber,
+        Workload::Queue,
+        Workload::Map90,
+        Workload::Map50,
+        Workload::Oversub,
+        Workload::Stalled,
+        Workload::Idle,
+        Workload::Churn,
+    ];
+
+    /// Identifier used in JSON, chart file names and `--workloads`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Workload::Pin => "pin",
+            Workload::ReadMostly => "read-mostly",
+            Workload::Treiber => "treiber",
+            Workload::Queue => "queue",
+            Workload::Map90 => "map-90-10",
+            Workload::Map50 => "map-50-50",
+            Workload::Oversub => "oversubscription",
+            Workload::Stalled => "stalled-reader",
+            Workload::Idle => "idle-reader",
+            Workload::Churn => "thread-churn",
+        }
+    }
+
+    /// Whether the workload is run at every thread count of `--threads`.
+    pub fn scaled(self) -> bool {
+        matches!(
+            self,
+            Workload::Pin
+                | Workload::ReadMostly
+                | Workload::Treiber
+                | Workload::Queue
+                | Workload::Map90
+                | Workload::Map50
+        )
+    }
+}
+
+/// Sizes and durations of a run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `--quick`.
+    pub quick: bool,
+    /// Repetitions of every measurement.
+    pub reps: usize,
+    /// Length of the timed region of throughput workloads.
+    pub duration: Duration,
+    /// Nodes retired by the two writers in the stalled- and idle-reader runs.
+    pub stalled_nodes: u64,
+    /// Threads in the oversubscription run.
+    pub oversub_threads: usize,
+    /// Short-lived threads in the churn run.
+    pub churn_threads: usize,
+    /// How many of them run at once.
+    pub churn_wave: usize,
+    /// Retires per churn thread.
+    pub churn_retires: u64,
+    /// Key range of the hash map (prefilled with half of it).
+    pub map_keys: u64,
+    /// log2 of the number of buckets.
+    pub map_bits: u32,
+    /// Interval of the monitor thread that samples unfreed nodes.
+    pub sample_interval: Duration,
+}
+
+impl Config {
+    /// The full or the quick configuration.
+    pub fn new(quick: bool) -> Self {
+        Config {
+            quick,
+            reps: if quick { 3 } else { 5 },
+            duration: Duration::from_millis(if quick { 150 } else { 400 }),
+            stalled_nodes: if quick { 200_000 } else { 2_000_000 },
+            oversub_threads: 16,
+            churn_threads: 64,
+            churn_wave: 8,
+            churn_retires: if quick { 500 } else { 2_000 },
+            map_keys: 100_000,
+            map_bits: 15,
+            sample_interval: Duration::from_micros(500),
+        }
+    }
+}
+
+/// What one measurement produced.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Named figures (see the report for their meaning).
+    pub metrics: Vec<(&'static str, f64)>,
+    /// Unfreed nodes over time (milliseconds since the writers started, nodes).
+    pub series: Vec<(f64, f64)>,
+}
+
+impl Outcome {
+    /// The figure named `key`.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Run one measurement of `workload` for library `S`.
+pub fn run<S: Smr>(workload: Workload, threads: usize, cfg: &Config) -> Outcome {
+    match workload {
+        Workload::Pin => pin::<S>(threads, cfg),
+        Workload::ReadMostly => read_mostly::<S>(threads, cfg, false),
+        Workload::Treiber => treiber::<S>(threads, cfg),
+        Workload::Queue => queue::<S>(threads, cfg),
+        Workload::Map90 => map::<S>(threads, cfg, 90),
+        Workload::Map50 => map::<S>(threads, cfg, 0),
+        Workload::Oversub => read_mostly::<S>(cfg.oversub_threads, cfg, true),
+        Workload::Stalled => reader_vs_writers::<S>(cfg, true),
+        Workload::Idle => reader_vs_writers::<S>(cfg, false),
+        Workload::Churn => churn::<S>(cfg),
+    }
+}
+
+/// xorshift64*: cheap, per thread, identical for every library.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for thread `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng((seed + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// The next 32 random bits.
+    #[inline]
+    pub fn bits(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32
+    }
+    /// A value below `n`.
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.bits() % n
+    }
+}
+
+/// Nodes counted live minus the `reachable` ones that the structure still links: retired but not
+/// yet freed (plus at most one node per writer that is allocated and about to be published).
+fn unfreed(counter: &LiveCounter, reachable: i64) -> i64 {
+    counter.live() - reachable
+}
+
+/// Operations between two checks of the stop flag.
+const BATCH: u64 = 32;
+
+/// Run `threads` workers doing `op` for about `cfg.duration`, optionally with a sampling thread.
+///
+/// Workers create their per-thread state (`S::local`, generator) before the start barrier. Each
+/// worker reads the clock right after the barrier and again when it sees the stop flag; the timed
+/// region runs from the earliest start to the latest stop, so a late wake-up of the main thread
+/// (likely with more threads than cores) cannot shrink it. `op` returns how many operations it
+/// performed. Returns total operations per second, in millions.
+fn throughput<S, F>(
+    smr: &S,
+    threads: usize,
+    cfg: &Config,
+    sampler: Option<&(dyn Fn() + Sync)>,
+    op: F,
+) -> f64
+where
+    S: Smr,
+    F: Fn(&mut S::Local, &mut Rng) -> u64 + Sync,
+{
+    let start = Barrier::new(threads + 1);
+    let end = Barrier::new(threads + 1);
+    let stop = AtomicBool::new(false);
+    let mut runs = Vec::with_capacity(threads);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start, end, stop, op) = (&start, &end, &stop, &op);
+                s.spawn(move || {
+                    let mut local = smr.local();
+                    let mut rng = Rng::new(t as u64);
+                    let mut ops = 0u64;
+                    start.wait();
+                    let t0 = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..BATCH {
+                            ops += op(&mut local, &mut rng);
+                        }
+                    }
+                    let t1 = Instant::now();
+                    end.wait();
+                    (ops, t0, t1)
+                })
+            })
+            .collect();
+        let monitor = sampler.map(|f| {
+            let stop = &stop;
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    f();
+                    thread::sleep(cfg.sample_interval);
+                }
+            })
+        });
+        start.wait();
+        thread::sleep(cfg.duration);
+        stop.store(true, Ordering::Relaxed);
+        end.wait();
+        runs.extend(handles.into_iter().map(|h| h.join().unwrap()));
+        if let Some(m) = monitor {
+            m.join().unwrap();
+        }
+    });
+    let total: u64 = runs.iter().map(|r| r.0).sum();
+    let first = runs.iter().map(|r| r.1).min().expect("at least one thread");
+    let last = runs.iter().map(|r| r.2).max().expect("at least one thread");
+    total as f64 / (last - first).as_secs_f64() / 1e6
+}
+
+fn pin<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
+    let smr = S::new();
+    let mops = throughput(&smr, threads, cfg, None, |local, _| {
+        let g = smr.pin(local);
+        black_box(&g);
+        drop(g);
+        1
+    });
+    Outcome {
+        metrics: vec![("mops", mops)],
+        ..Outcome::default()
+    }
+}
+
+/// 95% reads / 5% writes on one shared pointer. With `sample`, also the peak of unfreed nodes
+/// (oversubscription run).
+fn read_mostly<S: Smr>(threads: usize, cfg: &Config, sample: bool) -> Outcome {
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let shared = S::link(Node::alloc(counter, 0, 0));
+    let peak = AtomicI64::new(0);
+    let sampler = || {
+        peak.fetch_max(unfreed(counter, 1), Ordering::Relaxed);
+    };
+    let mops = throughput(
+        &smr,
+        threads,
+        cfg,
+        sample.then_some(&sampler as &(dyn Fn() + Sync)),
+        |local, rng| {
+            let r = rng.bits();
+            if sample && (r >> 16) % 1024 == 0 {
+                // On average every 1024 operations of each thread.
+                sampler();
+            }
+            if r % 100 < 5 {
+                let n = Node::alloc(counter, r, r);
+                let mut g = smr.pin(local);
+                let old = S::swap(&mut g, &shared, n);
+                // SAFETY: the swap unlinked `old`; only this thread retires it.
+                unsafe { smr.retire(&mut g, old) };
+            } else {
+                let mut g = smr.pin(local);
+                let p = S::protect(&mut g, 0, &shared);
+                // SAFETY: `p` is protected by the guard.
+                black_box(unsafe { (*p).value });
+            }
+            1
+        },
+    );
+    let mut metrics = vec![("mops", mops)];
+    if sample {
+        sampler();
+        metrics.push(("peak_unfreed", peak.load(Ordering::Relaxed) as f64));
+    }
+    free_shared(&smr, &shared);
+    Outcome {
+        metrics,
+        ..Outcome::default()
+    }
+}
+
+/// Free the node a single-pointer workload still links (exclusive access at teardown).
+fn free_shared<S: Smr>(smr: &S, link: &S::Link) {
+    let mut local = smr.local();
+    let mut g = smr.pin(&mut local);
+    let p = S::swap(&mut g, link, ptr::null_mut());
+    drop(g);
+    if !p.is_null() {
+        // SAFETY: every worker is joined; the node is unlinked and was never retired.
+        unsafe { Node::free(p) };
+    }
+}
+
+fn treiber<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let stack = Treiber::new(&smr, counter);
+    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
+        stack.push(local, rng.bits());
+        black_box(stack.pop(local));
+        2
+    });
+    drop(stack);
+    Outcome {
+        metrics: vec![("mops", mops)],
+        ..Outcome::default()
+    }
+}
+
+fn queue<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let q = MsQueue::new(&smr, counter);
+    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
+        q.enqueue(local, rng.bits());
+        black_box(q.dequeue(local));
+        2
+    });
+    drop(q);
+    Outcome {
+        metrics: vec![("mops", mops)],
+        ..Outcome::default()
+    }
+}
+
+/// Hash map over `cfg.map_keys` keys prefilled to half; `get_pct`% gets, the rest split evenly
+/// between insert and remove (so the map stays half full).
+fn map<S: Smr>(threads: usize, cfg: &Config, get_pct: u64) -> Outcome {
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let m = HashMap::new(&smr, counter, cfg.map_bits);
+    prefill(&smr, &m, cfg.map_keys);
+    let keys = cfg.map_keys;
+    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
+        let r = rng.below(100);
+        let k = rng.below(keys);
+        if r < get_pct {
+            black_box(m.get(local, k));
+        } else if (r - get_pct).is_multiple_of(2) {
+            black_box(m.insert(local, k, k));
+        } else {
+            black_box(m.remove(local, k));
+        }
+        1
+    });
+    drop(m);
+    Outcome {
+        metrics: vec![("mops", mops)],
+        ..Outcome::default()
+    }
+}
+
+/// Insert a random half of `0..keys` (outside the timed region).
+pub fn prefill<S: Smr>(smr: &S, m: &HashMap<'_, S>, keys: u64) {
+    let mut all: Vec<u64> = (0..keys).collect();
+    let mut rng = Rng::new(0xF111);
+    for i in (1..all.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        all.swap(i, j);
+    }
+    let mut local = smr.local();
+    for &k in &all[..all.len() / 2] {
+        m.insert(&mut local, k, k);
+    }
+}
+
+/// Key and payload of the node the reader holds; writers use keys ≥ 1.
+const READER_VALUE: u64 = 0x5EED_F00D;
+
+/// Stalled reader (`stalled`) or idle reader: one reader thread and two writers that swap and
+/// retire `cfg.stalled_nodes` nodes in total on one shared pointer.
+fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
+    const WRITERS: u64 = 2;
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let shared = S::link(Node::alloc(counter, 0, READER_VALUE));
+    let peak = AtomicI64::new(0);
+    let sample = || {
+        let u = unfreed(counter, 1);
+        peak.fetch_max(u, Ordering::Relaxed);
+        u
+    };
+    let ready = Barrier::new(2);
+    let start = Barrier::new(WRITERS as usize + 2);
+    let writers_done = AtomicBool::new(false);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let per_writer = cfg.stalled_nodes / WRITERS;
+    let mut metrics = Vec::new();
+    let mut series = Vec::new();
+    thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let release_rx = release_rx; // moved in: a `Receiver` is not `Sync`
+            let mut local = smr.local();
+            if stalled {
+                let mut g = smr.pin(&mut local);
+                let p = S::protect(&mut g, 0, &shared);
+                // SAFETY: `p` is protected by `g`.
+                let before = unsafe { ((*p).key, (*p).value) };
+                ready.wait();
+                // Blocked inside the critical section until released.
+                let _ = release_rx.recv();
+                // SAFETY: still protected: the node must not have been freed.
+                let after = unsafe { ((*p).key, (*p).value) };
+                drop(g);
+                before == (0, READER_VALUE) && after == before
+            } else {
+                let mut g = smr.pin(&mut local);
+                let p = S::protect(&mut g, 0, &shared);
+                // SAFETY: `p` is protected by `g`.
+                black_box(unsafe { (*p).value });
+                drop(g);
+                ready.wait();
+                // Idle (registered, outside any critical section) until released.
+                let _ = release_rx.recv();
+                true
+            }
+        });
+        ready.wait();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (smr, shared, start, sample) = (&smr, &shared, &start, &sample);
+                s.spawn(move || {
+                    let mut local = smr.local();
+                    start.wait();
+                    let t0 = Instant::now();
+                    for i in 0..per_writer {
+                        let seq = 1 + w * per_writer + i;
+                        let n = Node::alloc(counter, seq, seq);
+                        let mut g = smr.pin(&mut local);
+                        let old = S::swap(&mut g, shared, n);
+                        // SAFETY: the swap unlinked `old`; only this thread retires it.
+                        unsafe { smr.retire(&mut g, old) };
+                        drop(g);
+                        if i % 1024 == 0 {
+                            sample();
+                        }
+                    }
+                    (t0, Instant::now())
+                })
+            })
+            .collect();
+        let monitor = s.spawn(|| {
+            let mut points = Vec::new();
+            start.wait();
+            let t0 = Instant::now();
+            loop {
+                let done = writers_done.load(Ordering::Acquire);
+                let u = sample();
+                points.push((t0.elapsed().as_secs_f64() * 1e3, u as f64));
+                if done {
+                    break;
+                }
+                thread::sleep(cfg.sample_interval);
+            }
+            points
+        });
+        start.wait();
+        let spans: Vec<(Instant, Instant)> =
+            writers.into_iter().map(|w| w.join().unwrap()).collect();
+        let first = spans.iter().map(|s| s.0).min().expect("two writers");
+        let last = spans.iter().map(|s| s.1).max().expect("two writers");
+        let secs = (last - first).as_secs_f64();
+        writers_done.store(true, Ordering::Release);
+        series = monitor.join().unwrap();
+        let mut main_local = smr.local();
+        if stalled {
+            metrics.push(("peak_unfreed", peak.load(Ordering::Relaxed) as f64));
+            metrics.push(("end_unfreed", unfreed(counter, 1) as f64));
+            release_tx.send(()).unwrap();
+            let ok = reader.join().unwrap();
+            metrics.push(("after_release", unfreed(counter, 1) as f64));
+            smr.flush(&mut main_local);
+            metrics.push(("after_flush", unfreed(counter, 1) as f64));
+            metrics.push(("reader_ok", if ok { 1.0 } else { 0.0 }));
+        } else {
+            metrics.push(("peak_unfreed", peak.load(Ordering::Relaxed) as f64));
+            metrics.push(("end_unfreed", unfreed(counter, 1) as f64));
+            smr.flush(&mut main_local);
+            metrics.push(("after_flush", unfreed(counter, 1) as f64));
+            release_tx.send(()).unwrap();
+            reader.join().unwrap();
+        }
+        metrics.push(("writer_mops", (per_writer * WRITERS) as f64 / secs / 1e6));
+    });
+    free_shared(&smr, &shared);
+    Outcome { metrics, series }
+}
+
+/// `cfg.churn_threads` short-lived threads, `cfg.churn_wave` at a time, each swapping and retiring
+/// `cfg.churn_retires` nodes and exiting.
+fn churn<S: Smr>(cfg: &Config) -> Outcome {
+    let counter = LiveCounter::new(S::NAME);
+    let smr = S::new();
+    let shared = S::link(Node::alloc(counter, 0, 0));
+    let waves = cfg.churn_threads.div_ceil(cfg.churn_wave);
+    for wave in 0..waves {
+        thread::scope(|s| {
+            for t in 0..cfg.churn_wave {
+                let (smr, shared) = (&smr, &shared);
+                s.spawn(move || {
+                    let mut local = smr.local();
+                    for i in 0..cfg.churn_retires {
+                        let seq = ((wave * cfg.churn_wave + t) as u64) << 32 | i;
+                        let n = Node::alloc(counter, seq, seq);
+                        let mut g = smr.pin(&mut local);
+                        let old = S::swap(&mut g, shared, n);
+                        // SAFETY: the swap unlinked `old`; only this thread retires it.
+                        unsafe { smr.retire(&mut g, old) };
+                    }
+                });
+            }
+        });
+    }
+    let after_join = unfreed(counter, 1);
+    let mut local = smr.local();
+    smr.flush(&mut local);
+    let after_flush = unfreed(counter, 1);
+    drop(local);
+    free_shared(&smr, &shared);
+    Outcome {
+        metrics: vec![
+            ("after_join", after_join as f64),
+            ("after_flush", after_flush as f64),
+        ],
+        ..Outcome::default()
+    }
+}

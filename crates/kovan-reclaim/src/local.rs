@@ -1,0 +1,784 @@
+//! One thread's side of the protocol: its reservation, open batch and free list.
+//!
+//! Every loop carries its bound in a comment; `docs/protocol.md` collects them with the safety
+//! argument. Orderings that are not SeqCst say which operation they pair with.
+
+use core::cell::Cell;
+use core::ptr;
+
+use kovan_core::sync::{AtomicPtr, Ordering, fence};
+use kovan_core::{
+    Destructor, INVALID_ADDR, ListHead, NodeHeader, REFS_BIAS, Reservation, SLOTS_PER_THREAD,
+    SlotRef, ThreadSlots, decode_slot_ref, encode_slot_ref, is_marked, mark, unmark,
+};
+
+use crate::config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ};
+use crate::domain::Domain;
+use crate::stall::{Step, point};
+
+/// The guard-wide reservation; indices 1 and 2 are kept for helpers and stay inactive here.
+const GUARD_SLOT: usize = 0;
+
+fn invalid_node() -> *mut NodeHeader {
+    ptr::without_provenance_mut(INVALID_ADDR)
+}
+
+/// A thread's open batch: an unfinalised chain linked through `batch_next`, newest first.
+/// The oldest node (`tail`) becomes the batch's refs node when the batch is placed.
+#[derive(Clone, Copy)]
+struct Batch {
+    front: *mut NodeHeader,
+    tail: *mut NodeHeader,
+    len: usize,
+    min_birth: u64,
+}
+
+impl Batch {
+    const EMPTY: Batch = Batch {
+        front: ptr::null_mut(),
+        tail: ptr::null_mut(),
+        len: 0,
+        min_birth: u64::MAX,
+    };
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `other` (older nodes) behind this batch.
+    fn merge(self, other: Batch) -> Batch {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        // SAFETY: both chains are unpublished and owned by the merging thread.
+        unsafe { (*self.tail).set_batch_next(other.front) };
+        Batch {
+            front: self.front,
+            tail: other.tail,
+            len: self.len + other.len,
+            min_birth: self.min_birth.min(other.min_birth),
+        }
+    }
+
+    /// Rebuilds the summary of a parked chain. Bound: the chain's length.
+    ///
+    /// # Safety
+    /// `front` heads an unpublished chain that the caller owns.
+    unsafe fn from_chain(front: *mut NodeHeader) -> Batch {
+        let mut batch = Batch::EMPTY;
+        let mut node = front;
+        while !node.is_null() {
+            // SAFETY: every member of an owned chain is a live, unpublished node.
+            let header = unsafe { &*node };
+            batch.len += 1;
+            batch.min_birth = batch
+                .min_birth
+                .min(header.birth_era().load(Ordering::Relaxed));
+            batch.tail = node;
+            node = header.batch_next();
+        }
+        batch.front = front;
+        batch
+    }
+}
+
+/// The per-thread state behind a `LocalHandle` and its guards. Only its thread touches it.
+pub(crate) struct Local {
+    domain: *const Domain,
+    tid: usize,
+    slots: *const ThreadSlots,
+    pin_count: Cell<usize>,
+    /// Mirror of the era published in the guard slot; 0 (never an era) forces the next pin to
+    /// republish, which is how every deactivation invalidates the fast path.
+    cached_era: Cell<u64>,
+    batch: Cell<Batch>,
+    /// Batch length at which the next placement is tried.
+    submit_at: Cell<usize>,
+    retired: Cell<u64>,
+    /// Refs nodes of batches whose count reached zero, linked through `next`.
+    free_list: Cell<*mut NodeHeader>,
+    in_reclaim: Cell<bool>,
+    owner_gone: Cell<bool>,
+    exiting: Cell<bool>,
+}
+
+impl Local {
+    /// State for `tid`, freshly claimed from `domain`, adopting the batch an earlier owner of the
+    /// id parked.
+    ///
+    /// # Safety
+    /// `domain` outlives the returned value and `tid` is claimed for it.
+    pub(crate) unsafe fn new(domain: &Domain, tid: usize) -> Local {
+        let slots = domain
+            .state()
+            .registry()
+            .slots(tid)
+            .expect("claimed ids have pages");
+        let local = Local {
+            domain,
+            tid,
+            slots,
+            pin_count: Cell::new(0),
+            cached_era: Cell::new(0),
+            batch: Cell::new(Batch::EMPTY),
+            submit_at: Cell::new(RETIRE_FREQ),
+            retired: Cell::new(0),
+            free_list: Cell::new(ptr::null_mut()),
+            in_reclaim: Cell::new(false),
+            owner_gone: Cell::new(false),
+            exiting: Cell::new(false),
+        };
+        local.adopt_from(slots);
+        local
+    }
+
+    #[inline]
+    pub(crate) fn domain(&self) -> &Domain {
+        // SAFETY: the domain outlives every `Local` registered with it (constructor contract).
+        unsafe { &*self.domain }
+    }
+
+    #[inline]
+    fn slots(&self) -> &ThreadSlots {
+        // SAFETY: slot pages live as long as the domain.
+        unsafe { &*self.slots }
+    }
+
+    #[inline]
+    fn guard_slot(&self) -> &Reservation {
+        self.slots().reservation(GUARD_SLOT)
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pin_count.get() > 0
+    }
+
+    // ----- pin / unpin ------------------------------------------------------------------------
+
+    /// Enters a critical section. Nested pins only count.
+    #[inline]
+    pub(crate) fn pin(&self) {
+        let count = self.pin_count.get();
+        self.pin_count.set(count + 1);
+        if count == 0 {
+            // Relaxed: pin only decides whether to republish; every pointer obtained under the
+            // guard is validated by `protect`, which orders its own loads.
+            if self.domain().state().era().load(Ordering::Relaxed) != self.cached_era.get() {
+                self.update_reservation();
+            }
+        }
+    }
+
+    /// Leaves a critical section; the outermost exit undoes an escalation and, once the owner
+    /// handle is gone, retires the thread. Returns `true` when the caller must free this state.
+    #[inline]
+    pub(crate) fn unpin(&self) -> bool {
+        let count = self.pin_count.get();
+        debug_assert!(count > 0, "unpin without pin");
+        if count == 1 && (self.cached_era.get() == ESCALATED_ERA || self.owner_gone.get()) {
+            self.unpin_outermost_slow()
+        } else {
+            self.pin_count.set(count - 1);
+            false
+        }
+    }
+
+    #[cold]
+    fn unpin_outermost_slow(&self) -> bool {
+        if self.cached_era.get() == ESCALATED_ERA {
+            // Still counted as pinned, so destructors run by the update nest.
+            self.update_reservation();
+        }
+        self.pin_count.set(0);
+        if self.owner_gone.get() && !self.exiting.get() {
+            self.exit();
+            return true;
+        }
+        false
+    }
+
+    /// Captures and releases the guard slot's list, then publishes the current era.
+    /// Called only when no pointer of an earlier guard is still in use on this thread.
+    /// Bound: the captured list's length, plus the destructors of what it frees.
+    fn update_reservation(&self) {
+        let slot = self.guard_slot();
+        // AcqRel: Acquire pairs with inserters' Release swaps (their node fields are visible);
+        // Release orders our earlier reads of protected nodes before the release of their refs.
+        let captured = slot.swap_list_head(ListHead::Empty, Ordering::AcqRel);
+        self.traverse(captured);
+        let era = self.domain().state().era().load(Ordering::Relaxed);
+        self.publish(era);
+        self.reclaim();
+    }
+
+    /// Publishes `era` in the guard slot and makes it visible before any later pointer load.
+    #[inline]
+    fn publish(&self, era: u64) {
+        self.guard_slot().store_reserved_era(era, Ordering::SeqCst);
+        // I2: pairs with the fence in `try_retire` before its slot scan. A SeqCst store followed
+        // by a load of another location is reorderable (store buffering) without it.
+        #[cfg(not(kovan_mutant = "no_publish_fence"))]
+        fence(Ordering::SeqCst);
+        self.cached_era.set(era);
+    }
+
+    // ----- protected load ---------------------------------------------------------------------
+
+    /// Loads `source` so that the returned pointer stays valid while the current guard lives.
+    #[inline]
+    pub(crate) fn protect<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
+        // At least Acquire: the era load below must not move before this load (I1).
+        let loaded = source.load(at_least_acquire(order));
+        // Relaxed: ordered after the Acquire load above, which happens-after the birth-era read
+        // of whatever it returned, so coherence makes this era at least that birth era.
+        if self.domain().state().era().load(Ordering::Relaxed) == self.cached_era.get() {
+            return loaded;
+        }
+        self.protect_slow(source, order, loaded)
+    }
+
+    /// Validates a pointer `observed` in `source` by another access (a failed CAS): returns it
+    /// if the reservation still covers it, or reloads under protection.
+    #[inline]
+    pub(crate) fn revalidate<T>(
+        &self,
+        source: &AtomicPtr<T>,
+        observed: *mut T,
+        order: Ordering,
+    ) -> *mut T {
+        // Relaxed: the caller's access that observed the pointer was at least Acquire.
+        if self.domain().state().era().load(Ordering::Relaxed) == self.cached_era.get() {
+            return observed;
+        }
+        self.protect_slow(source, order, observed)
+    }
+
+    /// Era changed since the last publication. Bound: `PROTECT_ROUNDS` rounds, then one
+    /// escalated load.
+    #[cold]
+    #[inline(never)]
+    fn protect_slow<T>(&self, source: &AtomicPtr<T>, order: Ordering, loaded: *mut T) -> *mut T {
+        if self.cached_era.get() == ESCALATED_ERA {
+            // Published infinity and fenced before `loaded` was read: every later batch is
+            // inserted into this slot.
+            return loaded;
+        }
+        let era_clock = self.domain().state().era();
+        for _ in 0..PROTECT_ROUNDS {
+            // Relaxed: the value is only published; the fence in `publish` orders what follows.
+            let era = era_clock.load(Ordering::Relaxed);
+            self.publish(era);
+            point(Step::ProtectPublished);
+            let reloaded = source.load(at_least_acquire(order));
+            #[cfg(kovan_mutant = "protect_no_recheck")]
+            return reloaded;
+            // Relaxed: ordered after the Acquire reload (see `protect`).
+            #[cfg(not(kovan_mutant = "protect_no_recheck"))]
+            if era_clock.load(Ordering::Relaxed) == era {
+                return reloaded;
+            }
+        }
+        self.publish(ESCALATED_ERA);
+        point(Step::ProtectEscalated);
+        source.load(at_least_acquire(order))
+    }
+
+    // ----- retire -----------------------------------------------------------------------------
+
+    /// Adds `node` to the open batch; may advance the era and place the batch.
+    ///
+    /// # Safety
+    /// `node` heads a live object that no thread can newly reach, retired once, whose
+    /// `destructor` frees it correctly on any thread.
+    pub(crate) unsafe fn retire(&self, node: *mut NodeHeader, destructor: Destructor) {
+        // SAFETY: the node is unreachable for new readers and not yet in any batch, so this
+        // thread has exclusive access to its header words.
+        let header = unsafe { &*node };
+        // SAFETY: as above: nobody else can read the destructor word yet.
+        unsafe { header.set_destructor(destructor) };
+        let birth = header.birth_era().load(Ordering::Relaxed);
+        let batch = self.batch.get();
+        header.set_batch_next(batch.front);
+        self.batch.set(Batch {
+            front: node,
+            tail: if batch.is_empty() { node } else { batch.tail },
+            len: batch.len + 1,
+            min_birth: batch.min_birth.min(birth),
+        });
+        let retired = self.retired.get() + 1;
+        self.retired.set(retired);
+        if retired % EPOCH_FREQ == 0 {
+            self.advance_era();
+        }
+        if self.batch.get().len >= self.submit_at.get() {
+            self.submit();
+            self.reclaim();
+        }
+    }
+
+    /// Advances the era. No thread ever waits for a stable era here (pins publish once and
+    /// protected loads escalate), so there is no slow-path request to help first.
+    fn advance_era(&self) {
+        let state = self.domain().state();
+        // Relaxed: a hint; the adoption below synchronises through the parked cells themselves.
+        if state.parked_count().load(Ordering::Relaxed) != 0 {
+            self.adopt_parked();
+        }
+        // SeqCst: the era clock is part of the Dekker pairs of I2.
+        state.era().fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Tries to place the open batch; on failure it stays open and grows.
+    fn submit(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        if batch.is_empty() {
+            return;
+        }
+        // SAFETY: the batch was detached above, so this thread owns the chain.
+        if unsafe { self.try_retire(batch) } {
+            self.submit_at.set(RETIRE_FREQ);
+        } else {
+            #[cfg(kovan_mutant = "drop_unplaced_batch")]
+            return;
+            let merged = self.batch.get().merge(batch);
+            self.batch.set(merged);
+            self.submit_at.set(merged.len + RETIRE_FREQ);
+        }
+    }
+
+    /// Places `batch` in every eligible reservation, or returns `false` (batch untouched) when
+    /// it has fewer than one node per eligible reservation plus the refs node.
+    ///
+    /// Bound: one pass over `scan_bound() × SLOTS_PER_THREAD` reservations, one pass over the
+    /// batch, and at most one docked-tail traversal per inserted node.
+    ///
+    /// # Safety
+    /// The caller owns the unfinalised chain of `batch`.
+    unsafe fn try_retire(&self, batch: Batch) -> bool {
+        // I2: pairs with the fence after every publication; our unlinks (sequenced before the
+        // retire) are ordered before the scan below.
+        fence(Ordering::SeqCst);
+        let registry = self.domain().state().registry();
+        let refs = batch.tail;
+        let mut cursor = batch.front;
+        for tid in 0..registry.scan_bound() {
+            let Some(slots) = registry.slots(tid) else {
+                continue;
+            };
+            for index in 0..SLOTS_PER_THREAD {
+                if !eligible(slots.reservation(index), batch.min_birth) {
+                    continue;
+                }
+                if cursor == refs {
+                    return false;
+                }
+                // SAFETY: `cursor` is a non-refs member of the owned chain.
+                let node = unsafe { &*cursor };
+                // Relaxed: read back only by this thread below.
+                node.next()
+                    .store(encode_slot_ref(SlotRef { tid, index }), Ordering::Relaxed);
+                cursor = node.batch_next();
+            }
+        }
+        let assigned_end = cursor;
+        // Finalise: every member names the refs node, the refs node names the front.
+        // SAFETY: members of the owned chain; the refs node's link word becomes its count.
+        unsafe {
+            let mut node = batch.front;
+            while node != refs {
+                let next = (*node).batch_next();
+                // Relaxed: published by the Release insertion of the node.
+                (*node).batch_link().store(refs, Ordering::Relaxed);
+                node = next;
+            }
+            (*refs)
+                .batch_link()
+                .store(mark(batch.front), Ordering::Relaxed);
+            (*refs).refs().store(REFS_BIAS, Ordering::Relaxed);
+        }
+        point(Step::RetireScanned);
+        let mut inserted = 0usize;
+        let mut node = batch.front;
+        while node != assigned_end {
+            // SAFETY: the bias keeps the batch alive until the final count below.
+            let header = unsafe { &*node };
+            let next_member = header.batch_next();
+            let slot = decode_slot_ref(header.next().load(Ordering::Relaxed));
+            // Relaxed: published by the Release swap below.
+            header.next().store(ptr::null_mut(), Ordering::Relaxed);
+            let reservation = registry
+                .slots(slot.tid)
+                .expect("assigned slots have pages")
+                .reservation(slot.index);
+            if self.insert(reservation, node) {
+                inserted += 1;
+            }
+            node = next_member;
+        }
+        // AcqRel: Release publishes our use of the batch; Acquire, when we reach zero, makes
+        // every traverser's decrement happen-before the free.
+        // SAFETY: the refs node lives until its count reaches zero, which only this add or a
+        // later decrement can observe.
+        let previous = unsafe { &*refs }
+            .refs()
+            .fetch_add(inserted.wrapping_sub(REFS_BIAS), Ordering::AcqRel);
+        if previous.wrapping_add(inserted).wrapping_sub(REFS_BIAS) == 0 {
+            self.push_free(refs);
+        }
+        true
+    }
+
+    /// Inserts `node` at the head of `reservation`'s list; returns whether it stayed there
+    /// (and so holds a reference on its batch).
+    fn insert(&self, reservation: &Reservation, node: *mut NodeHeader) -> bool {
+        // AcqRel: Release publishes the node's header words to the list owner's Acquire swap;
+        // Acquire lets us read the previous list's nodes if we must traverse them.
+        match reservation.swap_list_head(ListHead::Nodes(node), Ordering::AcqRel) {
+            ListHead::Empty => true,
+            // The owner deactivated after our scan. Undo; if the head moved on, somebody already
+            // holds the node, so it counts as inserted.
+            ListHead::Inactive => reservation
+                .compare_exchange_list_head(
+                    ListHead::Nodes(node),
+                    ListHead::Inactive,
+                    Ordering::AcqRel,
+                )
+                .is_err(),
+            ListHead::Nodes(previous) => {
+                point(Step::RetireInserted);
+                // SAFETY: our node is alive: the batch bias is still held.
+                let linked = unsafe { &*node }.next().compare_exchange(
+                    ptr::null_mut(),
+                    previous,
+                    // AcqRel: Release hands `previous` to the owner's traversal (its AcqRel swap).
+                    Ordering::AcqRel,
+                    // Acquire: pairs with the owner's tainting swap.
+                    Ordering::Acquire,
+                );
+                if linked.is_err() {
+                    // The owner already tainted our node's link: the docked tail is ours.
+                    self.traverse(ListHead::Nodes(previous));
+                }
+                true
+            }
+        }
+    }
+
+    /// Releases one reference per node of a captured list; batches reaching zero go to the free
+    /// list. Bound: the list's length.
+    fn traverse(&self, captured: ListHead) {
+        let ListHead::Nodes(mut node) = captured else {
+            return;
+        };
+        while !node.is_null() {
+            debug_assert!(!is_marked(node) && node != invalid_node());
+            // SAFETY: the node holds a reference on its batch until the decrement below.
+            let header = unsafe { &*node };
+            // AcqRel: Acquire sees an inserter's link; Release makes the taint visible to its CAS.
+            let next = header.next().swap(invalid_node(), Ordering::AcqRel);
+            // Relaxed: published by the Release insertion we acquired from.
+            let refs = header.batch_link().load(Ordering::Relaxed);
+            self.release_ref(refs);
+            node = if next == invalid_node() {
+                ptr::null_mut()
+            } else {
+                next
+            };
+        }
+    }
+
+    fn release_ref(&self, refs: *mut NodeHeader) {
+        // AcqRel: Release orders our reads of the batch before its free; Acquire, for the last
+        // decrement, makes all other releases happen-before the free.
+        // SAFETY: we hold one of the batch's references, so the refs node is alive.
+        if unsafe { &*refs }.refs().fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.push_free(refs);
+        }
+    }
+
+    fn push_free(&self, refs: *mut NodeHeader) {
+        // SAFETY: the batch count reached zero: this thread now owns the whole batch.
+        unsafe { &*refs }
+            .next()
+            .store(self.free_list.get(), Ordering::Relaxed);
+        self.free_list.set(refs);
+    }
+
+    /// Runs the destructors of every freed batch. Re-entrant calls (from a destructor) return at
+    /// once: the outermost call picks up what they queue. A panicking destructor propagates
+    /// after the rest is reclaimed by [`Reclaimer`]'s drop. Bound: the freed nodes, plus what
+    /// their destructors free.
+    fn reclaim(&self) {
+        if self.in_reclaim.get() || self.free_list.get().is_null() {
+            return;
+        }
+        // Reached only from the outermost call, so clearing the flag afterwards restores it.
+        self.in_reclaim.set(true);
+        let mut reclaimer = Reclaimer {
+            local: self,
+            refs: ptr::null_mut(),
+            next: ptr::null_mut(),
+        };
+        reclaimer.run();
+    }
+
+    // ----- flush, parking, exit ---------------------------------------------------------------
+
+    /// Pushes this thread's garbage through: releases its own reservation when no guard is
+    /// live, adopts parked batches, advances the era, places the open batch even if small, and
+    /// runs what became free.
+    pub(crate) fn flush(&self) {
+        #[cfg(not(kovan_mutant = "flush_drains_under_guard"))]
+        let may_release_own = !self.is_pinned();
+        #[cfg(kovan_mutant = "flush_drains_under_guard")]
+        let may_release_own = true;
+        if may_release_own {
+            self.deactivate();
+        }
+        self.sweep_released_ids();
+        self.adopt_parked();
+        self.advance_era();
+        self.submit();
+        self.reclaim();
+    }
+
+    /// Deactivates the guard slot and releases its list. Only when no guard is live.
+    fn deactivate(&self) {
+        // AcqRel: as in `update_reservation`.
+        let captured = self
+            .guard_slot()
+            .swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+        self.cached_era.set(0);
+        self.traverse(captured);
+    }
+
+    /// Takes over the reservation lists of ids that are released and unclaimed, where an
+    /// insertion that raced the owner's exit may have left nodes. Bound: `scan_bound()` ids.
+    fn sweep_released_ids(&self) {
+        let registry = self.domain().state().registry();
+        for tid in registry.released_ids() {
+            if !registry.claim_id(tid) {
+                continue;
+            }
+            let slots = registry.slots(tid).expect("released ids have pages");
+            for index in 0..SLOTS_PER_THREAD {
+                let reservation = slots.reservation(index);
+                // Acquire: pairs with the inserter's Release swap.
+                if let ListHead::Nodes(_) = reservation.list_head(Ordering::Acquire) {
+                    let captured = reservation.swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+                    self.traverse(captured);
+                }
+            }
+            self.adopt_from(slots);
+            registry.release(tid);
+        }
+    }
+
+    /// Merges every parked batch into the open batch. Bound: `scan_bound()` cells.
+    fn adopt_parked(&self) {
+        let registry = self.domain().state().registry();
+        for tid in 0..registry.scan_bound() {
+            if let Some(slots) = registry.slots(tid) {
+                self.adopt_from(slots);
+            }
+        }
+    }
+
+    fn adopt_from(&self, slots: &ThreadSlots) {
+        // Relaxed pre-check, then Acquire swap pairing with the parker's Release swap.
+        if slots.parked().load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let front = slots.parked().swap(ptr::null_mut(), Ordering::Acquire);
+        if front.is_null() {
+            return;
+        }
+        self.domain()
+            .state()
+            .parked_count()
+            .fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: the swap handed the parked chain to this thread alone.
+        let adopted = unsafe { Batch::from_chain(front) };
+        let merged = self.batch.get().merge(adopted);
+        self.batch.set(merged);
+    }
+
+    /// Parks the open batch in this thread's own cell for another thread to adopt.
+    fn park(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        if batch.is_empty() {
+            return;
+        }
+        // Release: publishes the chain to the adopter's Acquire swap.
+        let previous = self.slots().parked().swap(batch.front, Ordering::Release);
+        debug_assert!(
+            previous.is_null(),
+            "own parked cell is adopted before parking again"
+        );
+        // Relaxed: a hint for adopters; the cell is the synchronisation.
+        self.domain()
+            .state()
+            .parked_count()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks the owner handle as gone; the thread retires now or when its last guard drops.
+    /// Returns `true` when it retired now (the caller then frees this state).
+    pub(crate) fn release_owner(&self) -> bool {
+        self.owner_gone.set(true);
+        if !self.is_pinned() && !self.exiting.get() {
+            self.exit();
+            return true;
+        }
+        false
+    }
+
+    /// Takes every reservation list and parked batch of the domain, then exits, freeing all of
+    /// it. Only when no other handle of the domain exists (the domain is being dropped).
+    pub(crate) fn drain_domain(&self) {
+        let registry = self.domain().state().registry();
+        for tid in 0..registry.scan_bound() {
+            let Some(slots) = registry.slots(tid) else {
+                continue;
+            };
+            for index in 0..SLOTS_PER_THREAD {
+                // AcqRel: as in `update_reservation`.
+                let captured = slots
+                    .reservation(index)
+                    .swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+                self.traverse(captured);
+            }
+            self.adopt_from(slots);
+        }
+        self.release_owner();
+    }
+
+    /// Thread exit: deactivate, place or park the open batch, run what became free, return the
+    /// id. Bound: one round per generation of garbage that destructors create while it runs.
+    fn exit(&self) {
+        self.exiting.set(true);
+        loop {
+            self.deactivate();
+            point(Step::ExitDeactivated);
+            self.adopt_from(self.slots());
+            #[cfg(kovan_mutant = "exit_frees_open_batch")]
+            self.free_open_batch_directly();
+            self.submit();
+            if !self.batch.get().is_empty() {
+                self.park();
+            }
+            if self.free_list.get().is_null() {
+                break;
+            }
+            // Destructors may pin (reactivating the slot) or retire: the next round handles it.
+            self.reclaim();
+        }
+        self.domain().state().registry().release(self.tid);
+    }
+
+    /// Mutant: runs the open batch's destructors at once (a use-after-free for readers).
+    #[cfg(kovan_mutant = "exit_frees_open_batch")]
+    fn free_open_batch_directly(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        let mut node = batch.front;
+        while !node.is_null() {
+            // SAFETY: mutant only; deliberately wrong.
+            unsafe {
+                let next = (*node).batch_next();
+                if let Some(destructor) = (*node).destructor() {
+                    destructor(node);
+                }
+                node = next;
+            }
+        }
+    }
+
+    pub(crate) fn tid(&self) -> usize {
+        self.tid
+    }
+}
+
+/// Walks the free list, one batch at a time; its `Drop` finishes the walk when a destructor
+/// panics, so the rest is still reclaimed before the panic goes on.
+struct Reclaimer<'a> {
+    local: &'a Local,
+    /// Refs node of the batch being freed (null between batches).
+    refs: *mut NodeHeader,
+    /// Next member of that batch to free.
+    next: *mut NodeHeader,
+}
+
+impl Reclaimer<'_> {
+    fn run(&mut self) {
+        loop {
+            if self.refs.is_null() {
+                let refs = self.local.free_list.replace(ptr::null_mut());
+                if refs.is_null() {
+                    break;
+                }
+                // Requeue the rest of the list; this batch is ours.
+                // SAFETY: refs nodes on the free list are owned by this thread.
+                let rest = unsafe { &*refs }.next().load(Ordering::Relaxed);
+                self.local.free_list.set(rest);
+                self.refs = refs;
+                // SAFETY: as above.
+                self.next = unmark(unsafe { &*refs }.batch_link().load(Ordering::Relaxed));
+                continue;
+            }
+            let node = self.next;
+            self.next = if node == self.refs {
+                self.refs = ptr::null_mut();
+                ptr::null_mut()
+            } else {
+                // SAFETY: members of an owned, freed batch stay alive until their destructor.
+                unsafe { &*node }.batch_next()
+            };
+            // SAFETY: the batch count reached zero (Acquire), so no slot list holds the batch
+            // and no reader can reach the node; each member is destroyed once.
+            unsafe {
+                if let Some(destructor) = (*node).destructor() {
+                    destructor(node);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Reclaimer<'_> {
+    fn drop(&mut self) {
+        // Reached with work left only while unwinding from a destructor.
+        if !self.refs.is_null() || !self.local.free_list.get().is_null() {
+            self.run();
+        }
+        self.local.in_reclaim.set(false);
+    }
+}
+
+/// Whether a batch whose oldest node was born at `min_birth` must give `reservation` a node.
+#[inline]
+fn eligible(reservation: &Reservation, min_birth: u64) -> bool {
+    // Acquire (both): ordered after the fence that starts the scan; pairs with the owner's
+    // publication fence per I2.
+    reservation.list_head(Ordering::Acquire) != ListHead::Inactive
+        && reservation.reserved_era(Ordering::Acquire) >= min_birth
+}
+
+#[inline]
+fn at_least_acquire(order: Ordering) -> Ordering {
+    match order {
+        Ordering::SeqCst => Ordering::SeqCst,
+        _ => Ordering::Acquire,
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.exiting.get(),
+            "a Local is dropped only after its thread exited"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! Shared test support: a node type whose drops are counted exactly and whose canary is poisoned
+//! on drop, so a reader of a freed node notices.
+#![allow(dead_code)]
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kovan_reclaim::{Guard, LocalHandle, Node};
+
+pub const LIVE: u64 = 0x5AFE_5AFE_5AFE_5AFE;
+pub const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
+
+/// Counts creations and drops of its payloads.
+#[derive(Default)]
+pub struct Tally {
+    pub created: AtomicUsize,
+    pub dropped: AtomicUsize,
+}
+
+impl Tally {
+    pub fn live(&self) -> usize {
+        self.created.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// A payload with a canary; dropping it twice panics, dropping it poisons the canary.
+pub struct Canary {
+    pub canary: AtomicUsize,
+    pub value: u64,
+    tally: &'static Tally,
+}
+
+impl Canary {
+    pub fn new(tally: &'static Tally, value: u64) -> Self {
+        tally.created.fetch_add(1, Ordering::SeqCst);
+        Self {
+            canary: AtomicUsize::new(LIVE as usize),
+            value,
+            tally,
+        }
+    }
+
+    pub fn check(&self) {
+        assert_eq!(
+            self.canary.load(Ordering::SeqCst),
+            LIVE as usize,
+            "read a freed node"
+        );
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let previous = self.canary.swap(POISON as usize, Ordering::SeqCst);
+        assert_eq!(previous, LIVE as usize, "dropped twice");
+        self.tally.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+pub fn leak_tally() -> &'static Tally {
+    Box::leak(Box::default())
+}
+
+pub fn alloc(handle: &LocalHandle, tally: &'static Tally, value: u64) -> *mut Node<Canary> {
+    handle.alloc_node(Canary::new(tally, value)).as_ptr()
+}
+
+/// # Safety
+/// `node` is unlinked and retired once.
+pub unsafe fn retire(guard: &Guard, node: *mut Node<Canary>) {
+    // SAFETY: forwarded.
+    unsafe { guard.retire_node(NonNull::new(node).unwrap()) };
+}

@@ -1,0 +1,193 @@
+//! Deterministic interleavings through stall injection, and memory bounds with a stalled reader.
+#![cfg(not(loom))]
+mod common;
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
+use common::{Canary, Tally, alloc, leak_tally};
+use kovan_reclaim::stall::{self, Step};
+use kovan_reclaim::{Domain, LocalHandle, Node, RETIRE_FREQ};
+
+fn retire_now(handle: &LocalHandle, node: *mut Node<Canary>) {
+    // SAFETY: every caller has unlinked `node` (or never published it) and retires it once.
+    unsafe { handle.retire_node(NonNull::new(node).unwrap()) };
+}
+
+/// The 0.1.12 protected-load race: the reader publishes an era and stalls before its reload;
+/// the era moves on, a newer node is installed, the reader loads it, and the writer unlinks and
+/// retires it. The node must survive until the reader's guard drops.
+#[test]
+fn protect_race_newer_node_survives_while_the_guard_lives() {
+    let tally = leak_tally();
+    let domain = Arc::new(Domain::new());
+    let writer = domain.register().unwrap();
+    let shared = AtomicPtr::new(alloc(&writer, tally, 0));
+    let (parked_tx, parked_rx) = mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let (loaded_tx, loaded_rx) = mpsc::channel::<usize>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (pinned_tx, pinned_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+
+    thread::scope(|scope| {
+        let (domain, shared) = (&domain, &shared);
+        scope.spawn(move || {
+            let reader = domain.register().unwrap();
+            let guard = reader.pin();
+            pinned_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            let mut parked_once = false;
+            stall::set_hook(move |step| {
+                if step == Step::ProtectPublished && !parked_once {
+                    parked_once = true;
+                    parked_tx.send(()).unwrap();
+                    resume_rx.recv().unwrap();
+                }
+            });
+            let node = guard.protect(shared, Ordering::Acquire);
+            stall::clear_hook();
+            loaded_tx.send(node as usize).unwrap();
+            done_rx.recv().unwrap();
+            // SAFETY: protected by `guard` (the property under test).
+            unsafe { &*node }.value().check();
+            drop(guard);
+        });
+
+        // The reader pinned at era E0; move the era so its load takes the publish path.
+        pinned_rx.recv().unwrap();
+        writer.flush();
+        go_tx.send(()).unwrap();
+        parked_rx.recv().unwrap();
+        // Reader published E1 and is parked. Advance again and install N (born after E1).
+        writer.flush();
+        let newer = alloc(&writer, tally, 1);
+        let oldest = shared.swap(newer, Ordering::AcqRel);
+        retire_now(&writer, oldest);
+        writer.flush();
+        resume_tx.send(()).unwrap();
+        let loaded = loaded_rx.recv().unwrap();
+        assert_eq!(loaded, newer as usize, "the reader loaded the newer node");
+        let newer_drops_before = tally.dropped.load(Ordering::SeqCst);
+        // Unlink N and retire it with fresh companions, then push everything through.
+        let replacement = alloc(&writer, tally, 2);
+        let unlinked = shared.swap(replacement, Ordering::AcqRel);
+        assert_eq!(unlinked, newer);
+        retire_now(&writer, unlinked);
+        for i in 0..RETIRE_FREQ as u64 {
+            retire_now(&writer, alloc(&writer, tally, 100 + i));
+        }
+        for _ in 0..4 {
+            writer.flush();
+        }
+        // SAFETY: the reader's guard is alive, so the node must be too.
+        unsafe { &*newer }.value().check();
+        assert!(tally.dropped.load(Ordering::SeqCst) >= newer_drops_before);
+        done_tx.send(()).unwrap();
+    });
+    let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    retire_now(&writer, last);
+    writer.flush();
+    drop(writer);
+    drop(domain);
+    assert_eq!(tally.live(), 0);
+}
+
+/// Two writers swap and retire `total` nodes through one shared cell while a reader holds a
+/// guard and the node it loaded. With `escalate`, the era moves on every round of the reader's
+/// protected load (driven from the stall hook) until the load escalates. Returns the peak of
+/// retired-but-unfreed nodes.
+fn stalled_reader_peak(total: usize, escalate: bool) -> usize {
+    let tally: &'static Tally = leak_tally();
+    let domain = Arc::new(Domain::new());
+    let setup = domain.register().unwrap();
+    let shared = AtomicPtr::new(alloc(&setup, tally, 0));
+    drop(setup);
+    let peak = AtomicUsize::new(0);
+    let (parked_tx, parked_rx) = mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    thread::scope(|scope| {
+        let (domain, shared, peak) = (&domain, &shared, &peak);
+        scope.spawn(move || {
+            let reader = domain.register().unwrap();
+            let guard = reader.pin();
+            let escalated = Arc::new(AtomicUsize::new(0));
+            if escalate {
+                let nudger = domain.register().unwrap();
+                let escalated = Arc::clone(&escalated);
+                stall::set_hook(move |at| match at {
+                    Step::ProtectPublished => nudger.flush(),
+                    Step::ProtectEscalated => {
+                        escalated.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {}
+                });
+                domain.register().unwrap().flush();
+            }
+            let node = guard.protect(shared, Ordering::Acquire);
+            stall::clear_hook();
+            assert_eq!(escalated.load(Ordering::SeqCst), usize::from(escalate));
+            parked_tx.send(()).unwrap();
+            resume_rx.recv().unwrap();
+            // SAFETY: protected by `guard`.
+            unsafe { &*node }.value().check();
+            drop(guard);
+        });
+        parked_rx.recv().unwrap();
+        thread::scope(|inner| {
+            for w in 0..2 {
+                inner.spawn(move || {
+                    let handle = domain.register().unwrap();
+                    for i in 0..total / 2 {
+                        let guard = handle.pin();
+                        let fresh = alloc(&handle, tally, (w * total + i) as u64);
+                        let old = shared.swap(fresh, Ordering::AcqRel);
+                        // SAFETY: unlinked by the swap, retired once.
+                        unsafe { guard.retire_node(NonNull::new(old).unwrap()) };
+                        drop(guard);
+                        if i % 256 == 0 {
+                            peak.fetch_max(tally.live(), Ordering::SeqCst);
+                        }
+                    }
+                    peak.fetch_max(tally.live(), Ordering::SeqCst);
+                });
+            }
+        });
+        resume_tx.send(()).unwrap();
+    });
+    let last = domain.register().unwrap();
+    let node = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    retire_now(&last, node);
+    last.flush();
+    drop(last);
+    assert_eq!(tally.live(), 0, "everything freed once the reader let go");
+    peak.load(Ordering::SeqCst)
+}
+
+const STALLED_TOTAL: usize = if cfg!(miri) { 400 } else { 1_000_000 };
+/// Derived in docs/protocol.md: open batches of the two writers and of the reader, plus the
+/// batches placed but not yet traversed by the writers, plus the one batch the reader holds.
+const PEAK_BOUND: usize = 10_000;
+
+#[test]
+fn reader_stalled_in_a_guard_holds_back_a_bounded_number_of_nodes() {
+    let peak = stalled_reader_peak(STALLED_TOTAL, false);
+    println!("stalled reader (plain guard): peak unfreed = {peak} of {STALLED_TOTAL} retired");
+    assert!(peak < PEAK_BOUND, "peak {peak} over the bound {PEAK_BOUND}");
+}
+
+/// The escalated state holds back everything retired while it lasts (the cost the
+/// bounded-memory slow path of the protected load will remove); afterwards all is freed.
+#[test]
+fn reader_stalled_after_escalation_holds_everything_until_released() {
+    let total = STALLED_TOTAL / 10;
+    let peak = stalled_reader_peak(total, true);
+    println!("stalled reader (escalated load): peak unfreed = {peak} of {total} retired");
+    assert!(
+        peak >= total / 2,
+        "escalation holds every batch retired meanwhile"
+    );
+}

@@ -1,0 +1,321 @@
+//! The mutation check: switch in each deliberate bug (`--cfg kovan_mutant="NAME"`), re-run the
+//! release tests and the loom models, and report which tests catch it. A mutant that no test
+//! catches fails the command: it shows a hole in the suite.
+
+use std::env;
+use std::fs;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::exec::{Cmd, note};
+use crate::steps::{self, Ctx, Outcome, TestRun};
+use crate::toolchain;
+
+/// The mutants, as declared in the workspace `check-cfg` (used if that cannot be read).
+pub const BUILTIN_MUTANTS: [&str; 5] = [
+    "protect_no_recheck",
+    "no_publish_fence",
+    "drop_unplaced_batch",
+    "flush_drains_under_guard",
+    "exit_frees_open_batch",
+];
+
+/// Packages whose tests (stress, stall injection, unit) are re-run against each mutant.
+pub const MUTANT_TEST_PACKAGES: [&str; 2] = ["kovan-reclaim", "kovan-atom"];
+
+/// Default seconds a test binary may run before it counts as hung (`KOVAN_MUTANT_TIMEOUT`).
+pub const DEFAULT_TIMEOUT_S: u64 = 600;
+
+/// The mutant names from `values(...)` of `cfg(kovan_mutant, ...)` in the root Cargo.toml.
+pub fn declared_mutants(root: &Path) -> Option<Vec<String>> {
+    let toml = fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    parse_declared(&toml)
+}
+
+fn parse_declared(toml: &str) -> Option<Vec<String>> {
+    let start = toml.find("cfg(kovan_mutant")?;
+    let rest = &toml[start..];
+    let values = rest.find("values(")? + "values(".len();
+    let end = values + rest[values..].find(')')?;
+    let list = rest[values..end].replace('\\', "");
+    let names: Vec<String> = list
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+fn mutant_names(root: &Path) -> Vec<String> {
+    match declared_mutants(root) {
+        Some(names) => {
+            if names.iter().map(String::as_str).ne(BUILTIN_MUTANTS) {
+                note(&format!(
+                    "Cargo.toml declares mutants {names:?}; xtask's built-in list is {BUILTIN_MUTANTS:?} (using Cargo.toml's)"
+                ));
+            }
+            names
+        }
+        None => {
+            note("could not read the kovan_mutant values from Cargo.toml; using the built-in list");
+            BUILTIN_MUTANTS.iter().map(|s| (*s).to_owned()).collect()
+        }
+    }
+}
+
+/// `CARGO_TARGET_<HOST>_RUNNER=timeout ...`, so that a mutant that makes a test hang costs a
+/// bounded time and shows up as a catch (exit status 124).
+fn timeout_runner(ctx: &Ctx) -> Option<(String, String)> {
+    let secs = env::var("KOVAN_MUTANT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_TIMEOUT_S);
+    if !Cmd::new("timeout")
+        .arg("--version")
+        .succeeds_quietly(&ctx.root)
+    {
+        note("no `timeout` command: a mutant that makes a test hang will hang this run");
+        return None;
+    }
+    let Some(host) = toolchain::host_triple(&ctx.root) else {
+        note(
+            "could not read the host triple from `rustc -vV`; running without a per-binary timeout",
+        );
+        return None;
+    };
+    let key = format!(
+        "CARGO_TARGET_{}_RUNNER",
+        host.to_ascii_uppercase().replace(['-', '.'], "_")
+    );
+    Some((key, format!("timeout --kill-after=30 {secs}")))
+}
+
+fn tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
+    let mut c = Cmd::new("cargo").args(["test", "--release"]);
+    for p in MUTANT_TEST_PACKAGES {
+        c = c.args(["-p", p]);
+    }
+    c = c.args(["--tests", "--no-fail-fast"]);
+    if let Some(m) = mutant {
+        c = c.env("RUSTFLAGS", steps::mutant_cfg(m));
+    }
+    if let Some(t) = target_dir {
+        c = c.env("CARGO_TARGET_DIR", t);
+    }
+    c
+}
+
+fn with_runner(cmd: Cmd, runner: &Option<(String, String)>) -> Cmd {
+    match runner {
+        Some((k, v)) => cmd.env(k, v.clone()),
+        None => cmd,
+    }
+}
+
+/// What one mutant did to the suite.
+struct MutantResult {
+    name: String,
+    caught_by: Vec<String>,
+    error: Option<String>,
+}
+
+/// Runs the mutation check over `only` (all declared mutants when empty).
+pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
+    let all = mutant_names(&ctx.root);
+    for o in only {
+        if !all.contains(o) {
+            return Outcome {
+                ok: false,
+                notes: vec![format!(
+                    "unknown mutant `{o}` (declared: {})",
+                    all.join(", ")
+                )],
+                ..Outcome::default()
+            };
+        }
+    }
+    let names: Vec<String> = if only.is_empty() {
+        all
+    } else {
+        all.into_iter().filter(|n| only.contains(n)).collect()
+    };
+    let runner = timeout_runner(ctx);
+
+    // Baseline: without a mutant every test must pass, or a "catch" would mean nothing.
+    note("mutants: baseline run without any mutant");
+    let mut base = TestRun::default();
+    base.run(ctx, &with_runner(tests_cmd(None, None), &runner));
+    base.run(
+        ctx,
+        &with_runner(steps::loom_cmd(ctx, None, &ctx.sub_target("loom")), &runner),
+    );
+    if !base.clean() || base.report.counts().passed == 0 {
+        let mut details =
+            vec!["the suite must pass without mutants before it can judge them:".to_owned()];
+        details.extend(base.details("ignored"));
+        return Outcome {
+            ok: false,
+            notes: vec![if base.report.counts().passed == 0 {
+                "baseline ran no tests".to_owned()
+            } else {
+                "baseline (no mutant) fails".to_owned()
+            }],
+            details,
+            ..Outcome::default()
+        };
+    }
+
+    let total = names.len();
+    let mut results = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let tag = format!("[mutants {}/{total}] {name}", i + 1);
+        let mut run = TestRun::default();
+        let runs = [
+            (
+                "release tests",
+                tests_cmd(
+                    Some(name),
+                    Some(&ctx.sub_target(&format!("mutants/{name}"))),
+                ),
+            ),
+            (
+                "loom models",
+                steps::loom_cmd(
+                    ctx,
+                    Some(name),
+                    &ctx.sub_target(&format!("mutants/{name}-loom")),
+                ),
+            ),
+        ];
+        for (what, cmd) in runs {
+            note(&format!("{tag}: {what}"));
+            let started = Instant::now();
+            let before = (run.report.failed.len(), run.report.abnormal.len());
+            run.run(ctx, &with_runner(cmd, &runner));
+            note(&format!(
+                "{tag}: {what}: {} failed tests, {} aborted binaries ({:.0?})",
+                run.report.failed.len() - before.0,
+                run.report.abnormal.len() - before.1,
+                started.elapsed()
+            ));
+        }
+        let mut caught_by: Vec<String> = run
+            .report
+            .failed
+            .iter()
+            .map(|t| format!("{}: {}", t.binary, t.name))
+            .chain(
+                run.report
+                    .abnormal
+                    .iter()
+                    .map(|a| format!("{}: aborted ({})", a.binary, a.detail)),
+            )
+            .collect();
+        caught_by.dedup();
+        let error = if run.build_failed {
+            Some("did not build".to_owned())
+        } else if caught_by.is_empty() && !run.problems.is_empty() {
+            Some(format!(
+                "cargo failed without a failing test: {}",
+                run.problems.join("; ")
+            ))
+        } else {
+            None
+        };
+        note(&format!(
+            "{tag}: {}",
+            match (&error, caught_by.len()) {
+                (Some(e), _) => format!("ERROR: {e}"),
+                (None, 0) => "MISSED: no test failed".to_owned(),
+                (None, n) => format!("caught by {n}"),
+            }
+        ));
+        results.push(MutantResult {
+            name: name.clone(),
+            caught_by,
+            error,
+        });
+    }
+
+    let missed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.error.is_some() || r.caught_by.is_empty())
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut notes = vec![format!("{}/{total} mutants caught", total - missed.len())];
+    if !missed.is_empty() {
+        notes.push(format!("not caught: {}", missed.join(", ")));
+    }
+    Outcome {
+        ok: missed.is_empty(),
+        counts: None,
+        notes,
+        details: table(&results),
+    }
+}
+
+fn table(results: &[MutantResult]) -> Vec<String> {
+    let w = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("MUTANT".len());
+    let mut lines = vec![format!("{:<w$}  {:<11}  CAUGHT BY", "MUTANT", "RESULT")];
+    for r in results {
+        let result = match (&r.error, r.caught_by.len()) {
+            (Some(_), _) => "ERROR".to_owned(),
+            (None, 0) => "MISSED".to_owned(),
+            (None, n) => format!("caught ({n})"),
+        };
+        let mut by: Vec<String> = r.caught_by.clone();
+        if let Some(e) = &r.error {
+            by.insert(0, e.clone());
+        }
+        if by.is_empty() {
+            by.push("-".to_owned());
+        }
+        for (i, b) in by.iter().enumerate() {
+            if i == 0 {
+                lines.push(format!("{:<w$}  {result:<11}  {b}", r.name));
+            } else {
+                lines.push(format!("{:<w$}  {:<11}  {b}", "", ""));
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_check_cfg_values() {
+        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\"))"] }"#;
+        let names = parse_declared(toml).unwrap();
+        assert!(names.iter().map(String::as_str).eq(BUILTIN_MUTANTS));
+        assert_eq!(parse_declared("nothing here"), None);
+    }
+
+    #[test]
+    fn table_lists_every_catch() {
+        let t = table(&[
+            MutantResult {
+                name: "a".into(),
+                caught_by: vec!["stress: x".into(), "loom_p: y".into()],
+                error: None,
+            },
+            MutantResult {
+                name: "bb".into(),
+                caught_by: vec![],
+                error: None,
+            },
+        ]);
+        assert_eq!(t.len(), 4);
+        assert!(t[1].contains("caught (2)") && t[1].ends_with("stress: x"));
+        assert!(t[2].ends_with("loom_p: y"));
+        assert!(t[3].contains("MISSED"));
+    }
+}

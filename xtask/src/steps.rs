@@ -1,0 +1,458 @@
+//! The verification steps. Each one prints the commands it runs, streams their output, and
+//! returns an [`Outcome`]: pass or fail, the test counts it parsed, and notes for the summary.
+//!
+//! A step that is expected to run tests and ran none fails: a check that did not run must never
+//! be reported as passing.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+use crate::exec::{Cmd, describe_status};
+use crate::libtest::{self, Counts, Report};
+use crate::toolchain::{self, NIGHTLY};
+
+/// Packages whose loom models (`tests/loom*.rs`, `#![cfg(loom)]`) the loom step runs.
+pub const LOOM_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
+/// Packages Miri runs the tests of.
+pub const MIRI_PACKAGES: [&str; 3] = ["kovan-core", "kovan-reclaim", "kovan-atom"];
+/// Packages AddressSanitizer runs the tests (stress, stall injection) of.
+pub const ASAN_PACKAGES: [&str; 2] = ["kovan-reclaim", "kovan-atom"];
+/// Packages that must build without `std`.
+pub const NO_STD_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
+/// Test names containing this run again under `-Zmiri-many-seeds` (the racy ones).
+pub const MIRI_SEEDS_MARKER: &str = "miri_seeds";
+/// The seed range for the racy tests under Miri.
+pub const MIRI_SEEDS: &str = "0..4";
+/// Default loom preemption bound (an explicit `LOOM_MAX_PREEMPTIONS` wins).
+pub const LOOM_DEFAULT_PREEMPTIONS: &str = "2";
+/// The only target AddressSanitizer runs on here.
+pub const ASAN_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Where the workspace is and where build outputs go.
+pub struct Ctx {
+    pub root: PathBuf,
+    /// `CARGO_TARGET_DIR` from our environment, if the user set one.
+    user_target_dir: Option<String>,
+}
+
+impl Ctx {
+    pub fn from_env() -> Ctx {
+        // `cargo run` sets CARGO_MANIFEST_DIR at run time too; the compile-time value is the
+        // fallback when the binary is started directly.
+        let manifest = env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest.parent().map(Path::to_path_buf).unwrap_or(manifest);
+        Ctx {
+            root,
+            user_target_dir: env::var("CARGO_TARGET_DIR").ok().filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// A separate target directory (`target/NAME`) for builds with other flags, so that they do
+    /// not invalidate the normal build.
+    pub fn sub_target(&self, name: &str) -> String {
+        match &self.user_target_dir {
+            Some(t) => format!("{}/{name}", t.trim_end_matches('/')),
+            None => format!("target/{name}"),
+        }
+    }
+}
+
+/// The verification steps, in the order `verify` runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Fmt,
+    Clippy,
+    Test,
+    TestRelease,
+    Loom,
+    Miri,
+    Asan,
+    NoStd,
+}
+
+impl Step {
+    pub const ALL: [Step; 8] = [
+        Step::Fmt,
+        Step::Clippy,
+        Step::Test,
+        Step::TestRelease,
+        Step::Loom,
+        Step::Miri,
+        Step::Asan,
+        Step::NoStd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Fmt => "fmt",
+            Step::Clippy => "clippy",
+            Step::Test => "test",
+            Step::TestRelease => "test-release",
+            Step::Loom => "loom",
+            Step::Miri => "miri",
+            Step::Asan => "asan",
+            Step::NoStd => "no-std",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    pub fn run(self, ctx: &Ctx) -> Outcome {
+        match self {
+            Step::Fmt => plain(ctx, &fmt_cmd()),
+            Step::Clippy => plain(ctx, &clippy_cmd()),
+            Step::Test => test_step(ctx, &[test_cmd(false)], "ignored"),
+            Step::TestRelease => test_step(ctx, &[test_cmd(true)], "ignored"),
+            Step::Loom => test_step(
+                ctx,
+                &[loom_cmd(ctx, None, &ctx.sub_target("loom"))],
+                "ignored",
+            ),
+            Step::Miri => miri_step(ctx),
+            Step::Asan => asan_step(ctx),
+            Step::NoStd => plain(ctx, &no_std_cmd()),
+        }
+    }
+}
+
+/// What a step found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub ok: bool,
+    /// Test counts, for steps that run tests.
+    pub counts: Option<Counts>,
+    /// Short notes for the summary table.
+    pub notes: Vec<String>,
+    /// Lines printed under the summary (failed tests, ignored tests and why, ...).
+    pub details: Vec<String>,
+}
+
+impl Outcome {
+    fn fail(note: impl Into<String>) -> Outcome {
+        Outcome {
+            ok: false,
+            notes: vec![note.into()],
+            ..Outcome::default()
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Cmd {
+    Cmd::new("cargo").args(args.iter().copied())
+}
+
+fn nightly_cargo(args: &[&str]) -> Cmd {
+    Cmd::new("cargo")
+        .arg(format!("+{NIGHTLY}"))
+        .args(args.iter().copied())
+}
+
+fn with_packages(mut cmd: Cmd, packages: &[&str]) -> Cmd {
+    for p in packages {
+        cmd = cmd.args(["-p", p]);
+    }
+    cmd
+}
+
+pub fn fmt_cmd() -> Cmd {
+    cargo(&["fmt", "--all", "--check"])
+}
+
+pub fn clippy_cmd() -> Cmd {
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])
+}
+
+pub fn test_cmd(release: bool) -> Cmd {
+    let mut c = cargo(&["test", "--workspace", "--exclude", "kovan-benches"]);
+    if release {
+        c = c.arg("--release");
+    }
+    c.arg("--no-fail-fast")
+}
+
+fn loom_preemptions() -> String {
+    env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| LOOM_DEFAULT_PREEMPTIONS.to_owned())
+}
+
+/// The loom models: every test target named `loom*` in [`LOOM_PACKAGES`], built with
+/// `--cfg loom` (plus a mutant cfg when given) in its own target directory.
+pub fn loom_cmd(_ctx: &Ctx, mutant: Option<&str>, target_dir: &str) -> Cmd {
+    let mut flags = String::from("--cfg loom");
+    if let Some(m) = mutant {
+        flags.push(' ');
+        flags.push_str(&mutant_cfg(m));
+    }
+    with_packages(cargo(&["test", "--release"]), &LOOM_PACKAGES)
+        .args(["--test", "loom*", "--no-fail-fast"])
+        .env("RUSTFLAGS", flags)
+        .env("LOOM_MAX_PREEMPTIONS", loom_preemptions())
+        .env("CARGO_TARGET_DIR", target_dir)
+}
+
+/// `--cfg kovan_mutant="NAME"`.
+pub fn mutant_cfg(name: &str) -> String {
+    format!("--cfg kovan_mutant=\"{name}\"")
+}
+
+pub fn no_std_cmd() -> Cmd {
+    with_packages(cargo(&["build"]), &NO_STD_PACKAGES).arg("--no-default-features")
+}
+
+fn miri_cmd(miriflags: &str) -> Cmd {
+    // cargo-miri already keeps its build in `<target dir>/miri`, apart from the normal build.
+    with_packages(nightly_cargo(&["miri", "test"]), &MIRI_PACKAGES)
+        .arg("--no-fail-fast")
+        .env("MIRIFLAGS", miriflags)
+}
+
+pub fn asan_cmd(ctx: &Ctx) -> Cmd {
+    // The explicit --target keeps build scripts and proc macros (host code) uninstrumented.
+    with_packages(
+        nightly_cargo(&["test", "--target", ASAN_TARGET]),
+        &ASAN_PACKAGES,
+    )
+    .args(["--tests", "--no-fail-fast"])
+    .env("RUSTFLAGS", "-Zsanitizer=address")
+    .env("RUSTDOCFLAGS", "-Zsanitizer=address")
+    .env("ASAN_OPTIONS", "detect_leaks=1")
+    .env("CARGO_TARGET_DIR", ctx.sub_target("asan"))
+}
+
+pub fn bench_cmd(args: &[String]) -> Cmd {
+    cargo(&[
+        "run",
+        "--release",
+        "-p",
+        "kovan-benches",
+        "--bin",
+        "compare",
+        "--",
+    ])
+    .args(args.iter().cloned())
+}
+
+/// A step that passes when its one command exits with status 0.
+fn plain(ctx: &Ctx, cmd: &Cmd) -> Outcome {
+    match cmd.run_captured(&ctx.root) {
+        Ok(c) if c.status.success() => Outcome {
+            ok: true,
+            ..Outcome::default()
+        },
+        Ok(c) => Outcome::fail(describe_status(c.status)),
+        Err(e) => Outcome::fail(format!("could not run: {e}")),
+    }
+}
+
+/// The parsed output of some test commands, and what went wrong running them.
+#[derive(Default)]
+pub struct TestRun {
+    pub report: Report,
+    /// Commands that exited non-zero or could not start.
+    pub problems: Vec<String>,
+    /// Whether some command's output shows a compile error.
+    pub build_failed: bool,
+}
+
+impl TestRun {
+    pub fn run(&mut self, ctx: &Ctx, cmd: &Cmd) {
+        match cmd.run_captured(&ctx.root) {
+            Ok(c) => {
+                self.report.merge(libtest::parse(&c.output));
+                if !c.status.success() {
+                    self.problems.push(format!(
+                        "{} from `{}`",
+                        describe_status(c.status),
+                        cmd.display()
+                    ));
+                }
+                if c.output.contains("error: could not compile")
+                    || c.output.contains("error: no test target matches")
+                {
+                    self.build_failed = true;
+                }
+            }
+            Err(e) => self
+                .problems
+                .push(format!("could not run `{}`: {e}", cmd.display())),
+        }
+    }
+
+    /// Whether everything ran and nothing failed.
+    pub fn clean(&self) -> bool {
+        self.problems.is_empty()
+            && self.report.failed.is_empty()
+            && self.report.abnormal.is_empty()
+            && self.report.counts().failed == 0
+    }
+
+    /// Lines for the summary: failed tests, aborted binaries, command errors, ignored tests.
+    pub fn details(&self, ignored_label: &str) -> Vec<String> {
+        let r = &self.report;
+        let mut d = Vec::new();
+        for t in &r.failed {
+            d.push(format!("FAILED   {}: {}", t.binary, t.name));
+        }
+        for a in &r.abnormal {
+            d.push(format!("ABORTED  {}: {}", a.binary, a.detail));
+        }
+        for p in &self.problems {
+            d.push(format!("ERROR    {p}"));
+        }
+        for (t, why) in &r.ignored {
+            d.push(format!(
+                "{ignored_label} {}: {} ({})",
+                t.binary,
+                t.name,
+                why.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        d
+    }
+}
+
+/// Library tests: everything but xtask's own unit tests.
+fn library_counts(r: &Report) -> Counts {
+    r.counts_where(|b| b.binary != "xtask")
+}
+
+fn test_step(ctx: &Ctx, cmds: &[Cmd], ignored_label: &str) -> Outcome {
+    let mut run = TestRun::default();
+    for cmd in cmds {
+        run.run(ctx, cmd);
+    }
+    finish_tests(&run, ignored_label)
+}
+
+fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
+    let r = &run.report;
+    let counts = r.counts();
+    let lib = library_counts(r);
+    let mut notes = Vec::new();
+    let mut ok = run.clean();
+    if lib.passed == 0 {
+        ok = false;
+        notes.push("no tests ran".to_owned());
+    }
+    let doc = r.counts_where(|b| b.doc).passed;
+    if doc > 0 {
+        notes.push(format!("incl. {doc} doc tests"));
+    }
+    if counts.passed > lib.passed {
+        notes.push(format!(
+            "incl. {} xtask self-tests",
+            counts.passed - lib.passed
+        ));
+    }
+    if !r.abnormal.is_empty() {
+        notes.push(format!("{} binaries aborted", r.abnormal.len()));
+    }
+    if run.build_failed {
+        notes.push("build failed".to_owned());
+    } else if !run.problems.is_empty() && r.failed.is_empty() && r.abnormal.is_empty() {
+        notes.push("cargo failed".to_owned());
+    }
+    Outcome {
+        ok,
+        counts: Some(counts),
+        notes,
+        details: run.details(ignored_label),
+    }
+}
+
+fn miri_step(ctx: &Ctx) -> Outcome {
+    if let Err(e) = toolchain::ensure_miri(&ctx.root) {
+        return Outcome::fail(format!("Miri unavailable: {e}"));
+    }
+    let setup = nightly_cargo(&["miri", "setup"]);
+    match setup.run_captured(&ctx.root) {
+        Ok(c) if c.status.success() => {}
+        Ok(c) => {
+            return Outcome::fail(format!("`cargo miri setup`: {}", describe_status(c.status)));
+        }
+        Err(e) => return Outcome::fail(format!("`cargo miri setup` could not run: {e}")),
+    }
+
+    // 1. Everything except the racy tests, with Miri's defaults (leak check on; no flags).
+    let mut run = TestRun::default();
+    run.run(ctx, &miri_cmd("").args(["--", "--skip", MIRI_SEEDS_MARKER]));
+    let mut outcome = finish_tests(&run, "excluded under Miri:");
+
+    // 2. The racy tests (`*miri_seeds*`) over several scheduler seeds. Miri runs the seeds in
+    //    parallel and their output interleaves, so the tests are counted by a `--list` first and
+    //    the seeded run is judged by its exit status.
+    let list_cmd = miri_cmd("").args(["--", MIRI_SEEDS_MARKER, "--list"]);
+    let seeded = match list_cmd.run_captured(&ctx.root) {
+        Ok(c) if c.status.success() => libtest::parse_list(&c.output),
+        Ok(c) => {
+            outcome.ok = false;
+            outcome
+                .notes
+                .push(format!("listing racy tests: {}", describe_status(c.status)));
+            Vec::new()
+        }
+        Err(e) => {
+            outcome.ok = false;
+            outcome.notes.push(format!("listing racy tests: {e}"));
+            Vec::new()
+        }
+    };
+    if seeded.is_empty() {
+        outcome.ok = false;
+        outcome.notes.push(format!(
+            "no `*{MIRI_SEEDS_MARKER}*` test for -Zmiri-many-seeds"
+        ));
+        return outcome;
+    }
+    let seeds_cmd =
+        miri_cmd(&format!("-Zmiri-many-seeds={MIRI_SEEDS}")).args(["--", MIRI_SEEDS_MARKER]);
+    let verdict = match seeds_cmd.run_captured(&ctx.root) {
+        Ok(c) if c.status.success() => "ok".to_owned(),
+        Ok(c) => {
+            outcome.ok = false;
+            outcome.details.push(format!(
+                "ERROR    {} from `{}`",
+                describe_status(c.status),
+                seeds_cmd.display()
+            ));
+            "FAILED".to_owned()
+        }
+        Err(e) => {
+            outcome.ok = false;
+            format!("could not run: {e}")
+        }
+    };
+    outcome.notes.push(format!(
+        "+{} racy tests x seeds {MIRI_SEEDS}: {verdict}",
+        seeded.len()
+    ));
+    for t in &seeded {
+        outcome.details.push(format!(
+            "seeded   {}: {} (seeds {MIRI_SEEDS})",
+            t.binary, t.name
+        ));
+    }
+    outcome
+}
+
+fn asan_step(ctx: &Ctx) -> Outcome {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Outcome::fail(format!(
+            "AddressSanitizer runs on {ASAN_TARGET} only; use --skip asan here"
+        ));
+    }
+    if let Err(e) = toolchain::ensure_nightly(&ctx.root) {
+        return Outcome::fail(format!("nightly unavailable: {e}"));
+    }
+    test_step(ctx, &[asan_cmd(ctx)], "ignored")
+}
