@@ -12,19 +12,16 @@ use crate::workloads::{Config, Outcome, Workload};
 // =====================================================================================
 // THE LIBRARY LIST — the single place to edit when adding a library.
 //
-// To benchmark the workspace facade once it exists:
-//   1. add `kovan = { path = "../crates/kovan" }` to [dependencies] in benches/Cargo.toml;
-//   2. uncomment the two lines marked `FACADE` below.
-// The facade has the 0.1.12 API, so the same macro implements `Smr` for it.
+// The workspace facade has the 0.1.12 API, so the same macro implements `Smr` for it.
 // =====================================================================================
 
-// impl_kovan_like!(Kovan, kovan); // FACADE
+impl_kovan_like!(Kovan, kovan);
 impl_kovan_like!(KovanOrig, kovan_orig);
 
 /// Every library in the comparison, in report order (interleaved within each repetition).
 pub fn libraries() -> Vec<Box<dyn Library>> {
     vec![
-        // lib::<Kovan>(), // FACADE
+        lib::<Kovan>(),
         lib::<KovanOrig>(),
         lib::<Crossbeam>(),
         lib::<Seize>(),

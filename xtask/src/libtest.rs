@@ -50,6 +50,65 @@ pub struct Report {
     pub abnormal: Vec<Abnormal>,
 }
 
+/// Collects the tool diagnostics (Miri errors, sanitizer reports) printed while a binary ran,
+/// so that an aborted binary can say why.
+#[derive(Default)]
+struct Diagnostics {
+    first: Option<String>,
+    more: usize,
+}
+
+impl Diagnostics {
+    fn saw(&mut self, line: &str) {
+        if self.first.is_none() {
+            let mut msg: String = line.chars().take(160).collect();
+            if msg.len() < line.len() {
+                msg.push_str("...");
+            }
+            self.first = Some(msg);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn take(&mut self) -> Option<String> {
+        let first = self.first.take()?;
+        let more = std::mem::take(&mut self.more);
+        Some(if more > 0 {
+            format!("{first} (+{more} more)")
+        } else {
+            first
+        })
+    }
+}
+
+/// A line in which Miri or a sanitizer reports an error in the program under test.
+fn tool_diagnostic(line: &str) -> Option<&str> {
+    // Sanitizers: `==1234==ERROR: AddressSanitizer: heap-use-after-free on address ...`
+    for marker in [
+        "ERROR: AddressSanitizer",
+        "ERROR: LeakSanitizer",
+        "WARNING: ThreadSanitizer",
+    ] {
+        if let Some(pos) = line.find(marker) {
+            return Some(&line[pos..]);
+        }
+    }
+    // Miri: `error: Undefined Behavior: ...`, `error: memory leaked: ...`, `error: deadlock ...`.
+    // cargo's own `error:` lines are not about the program.
+    let rest = line.strip_prefix("error: ")?;
+    let cargo_own = [
+        "test failed",
+        "could not compile",
+        "no test target",
+        "aborting due to",
+        "build failed",
+        "process didn't exit",
+    ];
+    let targets_failed = rest.ends_with("target failed:") || rest.ends_with("targets failed:");
+    (!cargo_own.iter().any(|p| rest.starts_with(p)) && !targets_failed).then_some(line)
+}
+
 impl Report {
     pub fn merge(&mut self, other: Report) {
         self.binaries.extend(other.binaries);
@@ -99,15 +158,20 @@ pub fn parse(output: &str) -> Report {
     let mut report = Report::default();
     let mut binary = String::from("?");
     let mut doc = false;
+    let mut diags = Diagnostics::default();
     for raw in strip_ansi(output).lines() {
         let line = raw.trim_end_matches('\r');
         let trimmed = line.trim();
         if let Some(rest) = trimmed.strip_prefix("Running ") {
             binary = binary_from_running(rest);
             doc = false;
+            diags = Diagnostics::default();
         } else if let Some(krate) = trimmed.strip_prefix("Doc-tests ") {
             binary = format!("{} (doc)", krate.trim());
             doc = true;
+            diags = Diagnostics::default();
+        } else if let Some(diag) = tool_diagnostic(line) {
+            diags.saw(diag);
         } else if let Some(rest) = line.strip_prefix("test result: ") {
             if let Some(counts) = parse_result_counts(rest) {
                 report.binaries.push(BinaryResult {
@@ -136,7 +200,10 @@ pub fn parse(output: &str) -> Report {
             }
         } else if let Some(pos) = line.find("process didn't exit successfully: ") {
             let rest = &line[pos..];
-            if let Some(a) = abnormal_exit(rest) {
+            if let Some(mut a) = abnormal_exit(rest) {
+                if let Some(why) = diags.take() {
+                    a.detail = format!("{}; {why}", a.detail);
+                }
                 report.abnormal.push(a);
             }
         }
@@ -228,7 +295,9 @@ fn abnormal_exit(rest: &str) -> Option<Abnormal> {
         .find(|w| w.contains("/deps/") || w.contains("\\deps\\"))
         .unwrap_or(cmdline);
     let mut detail = status.to_owned();
-    if status == "exit status: 124" && cmdline.starts_with("timeout ") {
+    // `timeout` exits 124 after its TERM, 137 if it had to KILL.
+    if matches!(status, "exit status: 124" | "exit status: 137") && cmdline.starts_with("timeout ")
+    {
         detail.push_str(", timed out");
     }
     Some(Abnormal {
@@ -320,6 +389,46 @@ test result: ok. 1 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
             }]
         );
         assert!(r.passed.iter().any(|t| t.name == "tests::a_miri_seeds"));
+    }
+
+    #[test]
+    fn aborted_binary_says_why() {
+        let out = "\
+     Running tests/smoke.rs (target/miri/x/debug/deps/smoke-6a58b9822c1b4156)
+test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 7.22s
+
+error: memory leaked: alloc338634 (Rust heap, size: 128, align: 8), allocated here:
+error: memory leaked: alloc95120 (Rust heap, size: 128, align: 8), allocated here:
+error: test failed, to rerun pass `-p kovan-reclaim --test smoke`
+
+Caused by:
+  process didn't exit successfully: `cargo-miri runner /w/target/miri/x/debug/deps/smoke-6a58b9822c1b4156` (exit status: 1)
+     Running tests/stress.rs (target/asan/x/debug/deps/stress-0123abcd)
+==4849==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010
+  process didn't exit successfully: `/w/target/asan/x/debug/deps/stress-0123abcd` (exit status: 1)
+";
+        let r = parse(out);
+        assert_eq!(r.abnormal.len(), 2);
+        assert_eq!(r.abnormal[0].binary, "smoke");
+        assert_eq!(
+            r.abnormal[0].detail,
+            "exit status: 1; error: memory leaked: alloc338634 (Rust heap, size: 128, align: 8), \
+             allocated here: (+1 more)"
+        );
+        assert_eq!(
+            r.abnormal[1].detail,
+            "exit status: 1; ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010"
+        );
+    }
+
+    #[test]
+    fn timeout_kill_is_a_timeout() {
+        let line = "  process didn't exit successfully: `timeout --foreground --kill-after=30 600 \
+                    /w/target/release/deps/stall-0123abcd` (exit status: 137)";
+        assert_eq!(
+            parse(line).abnormal[0].detail,
+            "exit status: 137, timed out"
+        );
     }
 
     #[test]

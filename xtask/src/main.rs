@@ -42,10 +42,14 @@ commands:
   mutants [NAME]...
                  re-run the tests with each deliberate bug (cfg kovan_mutant) switched in and
                  report which tests catch it; fails if one is caught by none.
-                 KOVAN_MUTANT_TIMEOUT (seconds, default 600) bounds each test binary.
   bench [ARGS]...
                  cargo run --release -p kovan-benches --bin compare -- ARGS (e.g. --quick)
   help           this text
+
+environment:
+  KOVAN_TEST_TIMEOUT    seconds one test binary may run before it is killed and counted as
+                        failed (default 600; 0: no limit). Not applied under Miri.
+  LOOM_MAX_PREEMPTIONS  loom preemption bound (default 2)
 ";
 
 fn main() -> ExitCode {

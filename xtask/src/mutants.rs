@@ -2,14 +2,12 @@
 //! release tests and the loom models, and report which tests catch it. A mutant that no test
 //! catches fails the command: it shows a hole in the suite.
 
-use std::env;
 use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
 use crate::exec::{Cmd, note};
 use crate::steps::{self, Ctx, Outcome, TestRun};
-use crate::toolchain;
 
 /// The mutants, as declared in the workspace `check-cfg` (used if that cannot be read).
 pub const BUILTIN_MUTANTS: [&str; 5] = [
@@ -22,9 +20,6 @@ pub const BUILTIN_MUTANTS: [&str; 5] = [
 
 /// Packages whose tests (stress, stall injection, unit) are re-run against each mutant.
 pub const MUTANT_TEST_PACKAGES: [&str; 2] = ["kovan-reclaim", "kovan-atom"];
-
-/// Default seconds a test binary may run before it counts as hung (`KOVAN_MUTANT_TIMEOUT`).
-pub const DEFAULT_TIMEOUT_S: u64 = 600;
 
 /// The mutant names from `values(...)` of `cfg(kovan_mutant, ...)` in the root Cargo.toml.
 pub fn declared_mutants(root: &Path) -> Option<Vec<String>> {
@@ -64,33 +59,6 @@ fn mutant_names(root: &Path) -> Vec<String> {
     }
 }
 
-/// `CARGO_TARGET_<HOST>_RUNNER=timeout ...`, so that a mutant that makes a test hang costs a
-/// bounded time and shows up as a catch (exit status 124).
-fn timeout_runner(ctx: &Ctx) -> Option<(String, String)> {
-    let secs = env::var("KOVAN_MUTANT_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(DEFAULT_TIMEOUT_S);
-    if !Cmd::new("timeout")
-        .arg("--version")
-        .succeeds_quietly(&ctx.root)
-    {
-        note("no `timeout` command: a mutant that makes a test hang will hang this run");
-        return None;
-    }
-    let Some(host) = toolchain::host_triple(&ctx.root) else {
-        note(
-            "could not read the host triple from `rustc -vV`; running without a per-binary timeout",
-        );
-        return None;
-    };
-    let key = format!(
-        "CARGO_TARGET_{}_RUNNER",
-        host.to_ascii_uppercase().replace(['-', '.'], "_")
-    );
-    Some((key, format!("timeout --kill-after=30 {secs}")))
-}
-
 fn tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
     let mut c = Cmd::new("cargo").args(["test", "--release"]);
     for p in MUTANT_TEST_PACKAGES {
@@ -104,13 +72,6 @@ fn tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
         c = c.env("CARGO_TARGET_DIR", t);
     }
     c
-}
-
-fn with_runner(cmd: Cmd, runner: &Option<(String, String)>) -> Cmd {
-    match runner {
-        Some((k, v)) => cmd.env(k, v.clone()),
-        None => cmd,
-    }
 }
 
 /// What one mutant did to the suite.
@@ -140,15 +101,14 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
     } else {
         all.into_iter().filter(|n| only.contains(n)).collect()
     };
-    let runner = timeout_runner(ctx);
 
     // Baseline: without a mutant every test must pass, or a "catch" would mean nothing.
     note("mutants: baseline run without any mutant");
     let mut base = TestRun::default();
-    base.run(ctx, &with_runner(tests_cmd(None, None), &runner));
+    base.run(ctx, &steps::with_timeout(ctx, tests_cmd(None, None)));
     base.run(
         ctx,
-        &with_runner(steps::loom_cmd(ctx, None, &ctx.sub_target("loom")), &runner),
+        &steps::with_timeout(ctx, steps::loom_cmd(None, &ctx.sub_target("loom"))),
     );
     if !base.clean() || base.report.counts().passed == 0 {
         let mut details =
@@ -181,18 +141,14 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
             ),
             (
                 "loom models",
-                steps::loom_cmd(
-                    ctx,
-                    Some(name),
-                    &ctx.sub_target(&format!("mutants/{name}-loom")),
-                ),
+                steps::loom_cmd(Some(name), &ctx.sub_target(&format!("mutants/{name}-loom"))),
             ),
         ];
         for (what, cmd) in runs {
             note(&format!("{tag}: {what}"));
             let started = Instant::now();
             let before = (run.report.failed.len(), run.report.abnormal.len());
-            run.run(ctx, &with_runner(cmd, &runner));
+            run.run(ctx, &steps::with_timeout(ctx, cmd));
             note(&format!(
                 "{tag}: {what}: {} failed tests, {} aborted binaries ({:.0?})",
                 run.report.failed.len() - before.0,

@@ -6,8 +6,9 @@
 
 use std::env;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::exec::{Cmd, describe_status};
+use crate::exec::{Cmd, describe_status, note};
 use crate::libtest::{self, Counts, Report};
 use crate::toolchain::{self, NIGHTLY};
 
@@ -28,11 +29,16 @@ pub const LOOM_DEFAULT_PREEMPTIONS: &str = "2";
 /// The only target AddressSanitizer runs on here.
 pub const ASAN_TARGET: &str = "x86_64-unknown-linux-gnu";
 
+/// Default seconds one test binary may run before it is killed as hung (`KOVAN_TEST_TIMEOUT`).
+pub const DEFAULT_TEST_TIMEOUT_S: u64 = 600;
+
 /// Where the workspace is and where build outputs go.
 pub struct Ctx {
     pub root: PathBuf,
     /// `CARGO_TARGET_DIR` from our environment, if the user set one.
     user_target_dir: Option<String>,
+    /// `CARGO_TARGET_<HOST>_RUNNER` and its `timeout ...` value, once looked up.
+    runner: OnceLock<Option<(String, String)>>,
 }
 
 impl Ctx {
@@ -46,6 +52,7 @@ impl Ctx {
         Ctx {
             root,
             user_target_dir: env::var("CARGO_TARGET_DIR").ok().filter(|s| !s.is_empty()),
+            runner: OnceLock::new(),
         }
     }
 
@@ -56,6 +63,56 @@ impl Ctx {
             Some(t) => format!("{}/{name}", t.trim_end_matches('/')),
             None => format!("target/{name}"),
         }
+    }
+}
+
+/// `CARGO_TARGET_<HOST>_RUNNER=timeout ...`: each test binary gets a bounded time, so that a
+/// hang shows up as a failure of that binary (exit status 124) and the summary still prints,
+/// instead of a stuck run. `KOVAN_TEST_TIMEOUT` sets the seconds (0: no timeout).
+fn timeout_runner(ctx: &Ctx) -> Option<(String, String)> {
+    let secs = match env::var("KOVAN_TEST_TIMEOUT") {
+        Ok(s) => match s.trim().parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                note(&format!(
+                    "KOVAN_TEST_TIMEOUT={s:?} is not a number of seconds; using {DEFAULT_TEST_TIMEOUT_S}"
+                ));
+                DEFAULT_TEST_TIMEOUT_S
+            }
+        },
+        Err(_) => DEFAULT_TEST_TIMEOUT_S,
+    };
+    if secs == 0 {
+        return None;
+    }
+    if !Cmd::new("timeout")
+        .arg("--version")
+        .succeeds_quietly(&ctx.root)
+    {
+        note(
+            "no GNU `timeout` command: test binaries run without a time limit (a hang hangs the run)",
+        );
+        return None;
+    }
+    let Some(host) = toolchain::host_triple(&ctx.root) else {
+        note(
+            "could not read the host triple from `rustc -vV`: test binaries run without a time limit",
+        );
+        return None;
+    };
+    let key = format!(
+        "CARGO_TARGET_{}_RUNNER",
+        host.to_ascii_uppercase().replace(['-', '.'], "_")
+    );
+    // --foreground keeps the test in our process group, so Ctrl-C still reaches it.
+    Some((key, format!("timeout --foreground --kill-after=30 {secs}")))
+}
+
+/// Runs `cmd`'s test binaries under the per-binary timeout (see [`timeout_runner`]).
+pub fn with_timeout(ctx: &Ctx, cmd: Cmd) -> Cmd {
+    match ctx.runner.get_or_init(|| timeout_runner(ctx)) {
+        Some((k, v)) => cmd.env(k, v.clone()),
+        None => cmd,
     }
 }
 
@@ -105,13 +162,12 @@ impl Step {
         match self {
             Step::Fmt => plain(ctx, &fmt_cmd()),
             Step::Clippy => plain(ctx, &clippy_cmd()),
-            Step::Test => test_step(ctx, &[test_cmd(false)], "ignored"),
-            Step::TestRelease => test_step(ctx, &[test_cmd(true)], "ignored"),
-            Step::Loom => test_step(
-                ctx,
-                &[loom_cmd(ctx, None, &ctx.sub_target("loom"))],
-                "ignored",
-            ),
+            Step::Test => test_step(ctx, &[with_timeout(ctx, test_cmd(false))], "ignored"),
+            Step::TestRelease => test_step(ctx, &[with_timeout(ctx, test_cmd(true))], "ignored"),
+            Step::Loom => {
+                let cmd = with_timeout(ctx, loom_cmd(None, &ctx.sub_target("loom")));
+                test_step(ctx, &[cmd], "ignored")
+            }
             Step::Miri => miri_step(ctx),
             Step::Asan => asan_step(ctx),
             Step::NoStd => plain(ctx, &no_std_cmd()),
@@ -187,7 +243,7 @@ fn loom_preemptions() -> String {
 
 /// The loom models: every test target named `loom*` in [`LOOM_PACKAGES`], built with
 /// `--cfg loom` (plus a mutant cfg when given) in its own target directory.
-pub fn loom_cmd(_ctx: &Ctx, mutant: Option<&str>, target_dir: &str) -> Cmd {
+pub fn loom_cmd(mutant: Option<&str>, target_dir: &str) -> Cmd {
     let mut flags = String::from("--cfg loom");
     if let Some(m) = mutant {
         flags.push(' ');
@@ -262,6 +318,8 @@ pub struct TestRun {
     pub problems: Vec<String>,
     /// Whether some command's output shows a compile error.
     pub build_failed: bool,
+    /// Whether cargo found no test target for a `--test` pattern.
+    pub no_target: bool,
 }
 
 impl TestRun {
@@ -276,10 +334,11 @@ impl TestRun {
                         cmd.display()
                     ));
                 }
-                if c.output.contains("error: could not compile")
-                    || c.output.contains("error: no test target matches")
-                {
+                if c.output.contains("error: could not compile") {
                     self.build_failed = true;
+                }
+                if c.output.contains("error: no test target matches") {
+                    self.no_target = true;
                 }
             }
             Err(e) => self
@@ -342,7 +401,11 @@ fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
     let mut ok = run.clean();
     if lib.passed == 0 {
         ok = false;
-        notes.push("no tests ran".to_owned());
+        notes.push(if counts.passed > 0 {
+            "no library tests ran (only xtask's)".to_owned()
+        } else {
+            "no tests ran".to_owned()
+        });
     }
     let doc = r.counts_where(|b| b.doc).passed;
     if doc > 0 {
@@ -355,11 +418,22 @@ fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
         ));
     }
     if !r.abnormal.is_empty() {
-        notes.push(format!("{} binaries aborted", r.abnormal.len()));
+        let n = r.abnormal.len();
+        notes.push(format!(
+            "{n} {} aborted",
+            if n == 1 { "binary" } else { "binaries" }
+        ));
+    }
+    if run.no_target {
+        notes.push("no matching test target".to_owned());
     }
     if run.build_failed {
         notes.push("build failed".to_owned());
-    } else if !run.problems.is_empty() && r.failed.is_empty() && r.abnormal.is_empty() {
+    } else if !run.no_target
+        && !run.problems.is_empty()
+        && r.failed.is_empty()
+        && r.abnormal.is_empty()
+    {
         notes.push("cargo failed".to_owned());
     }
     Outcome {
@@ -420,6 +494,13 @@ fn miri_step(ctx: &Ctx) -> Outcome {
         Ok(c) if c.status.success() => "ok".to_owned(),
         Ok(c) => {
             outcome.ok = false;
+            // The seeds' own output interleaves, but cargo's lines about binaries are whole.
+            for a in libtest::parse(&c.output).abnormal {
+                outcome.details.push(format!(
+                    "ABORTED  {} (seeds {MIRI_SEEDS}): {}",
+                    a.binary, a.detail
+                ));
+            }
             outcome.details.push(format!(
                 "ERROR    {} from `{}`",
                 describe_status(c.status),
@@ -454,5 +535,5 @@ fn asan_step(ctx: &Ctx) -> Outcome {
     if let Err(e) = toolchain::ensure_nightly(&ctx.root) {
         return Outcome::fail(format!("nightly unavailable: {e}"));
     }
-    test_step(ctx, &[asan_cmd(ctx)], "ignored")
+    test_step(ctx, &[with_timeout(ctx, asan_cmd(ctx))], "ignored")
 }

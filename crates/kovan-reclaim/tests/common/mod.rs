@@ -3,11 +3,14 @@
 #![allow(dead_code)]
 
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kovan_reclaim::{Guard, LocalHandle, Node};
 
 pub const LIVE: u64 = 0x5AFE_5AFE_5AFE_5AFE;
+/// Payload values below this are recorded when dropped (keeps the record small).
+pub const WATCHED_BELOW: u64 = 16;
 pub const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
 
 /// Counts creations and drops of its payloads.
@@ -15,9 +18,15 @@ pub const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
 pub struct Tally {
     pub created: AtomicUsize,
     pub dropped: AtomicUsize,
+    /// Values of dropped payloads, for tests that watch one node in particular.
+    pub dropped_values: Mutex<Vec<u64>>,
 }
 
 impl Tally {
+    pub fn was_dropped(&self, value: u64) -> bool {
+        self.dropped_values.lock().unwrap().contains(&value)
+    }
+
     pub fn live(&self) -> usize {
         self.created.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
     }
@@ -53,6 +62,9 @@ impl Drop for Canary {
     fn drop(&mut self) {
         let previous = self.canary.swap(POISON as usize, Ordering::SeqCst);
         assert_eq!(previous, LIVE as usize, "dropped twice");
+        if self.value < WATCHED_BELOW {
+            self.tally.dropped_values.lock().unwrap().push(self.value);
+        }
         self.tally.dropped.fetch_add(1, Ordering::SeqCst);
     }
 }
