@@ -42,6 +42,7 @@ impl LocalHandle {
     }
 
     /// Registers with a domain that lives for the rest of the program.
+    #[cfg(all(feature = "std", not(loom)))]
     pub(crate) fn new_static(domain: &'static Domain) -> Result<Self, RegistryFull> {
         let tid = domain.state().registry().claim()?;
         // SAFETY: `domain` is 'static; `tid` was just claimed.

@@ -50,11 +50,14 @@ thread_local! {
 fn never_pinned_threads_and_tls_destructors_lose_nothing() {
     const THREADS: u64 = if cfg!(miri) { 3 } else { 64 };
     let tally = leak_tally();
-    let shared: &'static AtomicPtr<Node<Canary>> =
-        Box::leak(Box::new(AtomicPtr::new(alloc(tally, 0))));
-    thread::scope(|scope| {
-        for t in 0..THREADS {
-            scope.spawn(move || {
+    static SHARED: AtomicPtr<Node<Canary>> = AtomicPtr::new(std::ptr::null_mut());
+    let shared = &SHARED;
+    shared.store(alloc(tally, 0), Ordering::Release);
+    // Joined through their handles: `join` returns after the thread-local destructors ran
+    // (a scoped thread's join may return before them).
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            thread::spawn(move || {
                 // Retire without ever pinning: the batch must still be submitted at exit.
                 for i in 0..(t % 5 + 1) {
                     retire(alloc(tally, t * 100 + i));
@@ -68,9 +71,12 @@ fn never_pinned_threads_and_tls_destructors_lose_nothing() {
                     drop(pin());
                     LATE.with(|late| *late.borrow_mut() = Some(LateUser { tally, shared }));
                 }
-            });
-        }
-    });
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
     let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
     retire(last);
     flush();

@@ -111,7 +111,8 @@ impl Drop for Link {
 #[test]
 fn destructor_chains_200_deep_drop_every_link_once() {
     const DEPTH: usize = 200;
-    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let drops = &DROPS;
     let domain = Arc::new(Domain::new());
     let handle = domain.register().unwrap();
     let mut child = None;
@@ -147,7 +148,8 @@ impl Drop for Bomb {
 #[test]
 fn a_panicking_destructor_does_not_stop_the_batch() {
     const NODES: usize = 100;
-    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let drops = &DROPS;
     let domain = Arc::new(Domain::new());
     let handle = domain.register().unwrap();
     let mut panics = 0;

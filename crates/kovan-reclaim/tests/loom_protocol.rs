@@ -189,3 +189,62 @@ fn loom_exit_races_retire_and_flush() {
         drop(domain);
     });
 }
+
+/// The reservation update at an outermost pin (capture the list, traverse, republish) races a
+/// `try_retire` inserting into that list, docked-tail path included: nothing is freed under
+/// the second guard and every node is freed exactly once.
+#[test]
+fn loom_pin_update_races_try_retire() {
+    loom::model(|| {
+        let World {
+            domain,
+            shared,
+            nodes,
+            freed,
+            drops,
+        } = world();
+        let reader = {
+            let (domain, shared, freed) =
+                (Arc::clone(&domain), Arc::clone(&shared), Arc::clone(&freed));
+            loom::thread::spawn(move || {
+                let handle = domain.register().unwrap();
+                for _ in 0..2 {
+                    let guard = handle.pin();
+                    let seen = guard.protect(&shared, Ordering::Acquire) as usize;
+                    let id = nodes
+                        .iter()
+                        .position(|&n| n == seen)
+                        .expect("a published node");
+                    assert!(
+                        !freed[id].load(StdOrdering::SeqCst),
+                        "node {id} freed under a guard"
+                    );
+                    drop(guard);
+                }
+            })
+        };
+        let writer = {
+            let (domain, shared) = (Arc::clone(&domain), Arc::clone(&shared));
+            loom::thread::spawn(move || {
+                let handle = domain.register().unwrap();
+                let guard = handle.pin();
+                for next in [nodes[1], nodes[2]] {
+                    let old = shared.swap(next as *mut Node<Payload>, Ordering::AcqRel);
+                    // SAFETY: unlinked by the swap, retired once.
+                    unsafe { guard.retire_node(NonNull::new(old).unwrap()) };
+                }
+                drop(guard);
+            })
+        };
+        reader.join().unwrap();
+        writer.join().unwrap();
+        let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        let handle = domain.register().unwrap();
+        // SAFETY: unlinked, retired once.
+        unsafe { handle.retire_node(NonNull::new(last).unwrap()) };
+        handle.flush();
+        drop(handle);
+        assert_eq!(drops.load(StdOrdering::SeqCst), 3);
+        drop(domain);
+    });
+}

@@ -1,4 +1,5 @@
 //! Single-threaded behaviour of pin, protect, retire and flush with exact accounting.
+#![cfg(not(loom))]
 mod common;
 
 use std::ptr::NonNull;

@@ -156,3 +156,8 @@ pub use kovan_reclaim::default_domain;
 pub use kovan_reclaim::{
     Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, PROTECT_ROUNDS, RETIRE_FREQ, RegistryFull,
 };
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
