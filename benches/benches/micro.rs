@@ -11,14 +11,14 @@
 //!   nodes as fast as it can (`retirer`), which keeps the era (epoch) moving.
 //! - `retire_per_node`: allocate one node and retire it (default batching).
 //! - `retire_batch_64`, `retire_batch_1024`: retire a batch of nodes allocated outside the timed
-//!   region, throughput in nodes.
+//!   region, throughput in nodes (crossbeam-epoch twice: one pin per batch, one pin per node).
 //! - `atom_load`: `kovan::Atom::load` (deref the guard) and `Atom::peek` against
 //!   `arc_swap::ArcSwap::load` (deref the guard).
 //!
 //! Every library's node carries the same [`Payload`] in one `Box`; kovan's nodes put the
 //! `RetiredNode` header the library requires in front of it (`#[repr(C)]`, header first).
 //!
-//! Run with `cargo bench -p kovan-benches --bench micro` (about 3 minutes on 2 cores).
+//! Run with `cargo bench -p kovan-benches --bench micro` (about 3.5 minutes on 2 cores).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -101,7 +101,7 @@ impl PlainNode {
 
 // ------------------------------------------------------------------------------------ timing
 
-/// Per-group timing, chosen to keep the whole run near 3 minutes on 2 cores.
+/// Per-group timing, chosen to keep the whole run under 4 minutes on 2 cores.
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
     group
         .warm_up_time(Duration::from_millis(1000))
@@ -446,7 +446,16 @@ fn drain_all(collector: &seize::Collector) {
     kovan::flush();
     drop(kovan_orig::pin());
     kovan_orig::flush();
-    epoch::pin().flush();
+    // Each crossbeam flush collects at most 8 bags; repeat it so that a backlog left by the
+    // pin-per-batch runs (up to about a million bags) is freed before the next measurement.
+    let started = Instant::now();
+    for _ in 0..(1 << 18) {
+        epoch::pin().flush();
+    }
+    eprintln!(
+        "drained crossbeam-epoch garbage in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     collector.enter().flush();
     haphazard::Domain::global().eager_reclaim();
 }
@@ -485,7 +494,7 @@ fn retire_batch(c: &mut Criterion, n: usize) {
             size,
         )
     });
-    group.bench_function("crossbeam-epoch", |b| {
+    group.bench_function("crossbeam-epoch/pin-per-node", |b| {
         b.iter_batched(
             || {
                 (0..n as u64)
@@ -497,13 +506,11 @@ fn retire_batch(c: &mut Criterion, n: usize) {
                     .collect::<Vec<_>>()
             },
             |mut batch| {
-                // One pin for the whole batch.
-                let guard = epoch::pin();
                 for o in batch.drain(..) {
+                    let guard = epoch::pin();
                     // SAFETY: never published, so no other thread can reach it; destroyed once.
                     unsafe { guard.defer_destroy(o.into_shared(&guard)) };
                 }
-                drop(guard);
                 batch
             },
             size,
@@ -534,6 +541,34 @@ fn retire_batch(c: &mut Criterion, n: usize) {
                     // can guard it, valid until reclaimed, retired once.
                     unsafe { domain.retire_ptr::<PlainNode, Box<PlainNode>>(p) };
                 }
+                batch
+            },
+            size,
+        )
+    });
+    // With one pin per batch, crossbeam pushes a 64-node bag per 64 retires but collects at most
+    // 8 bags per 128 pins, so its garbage grows for the whole measurement (gigabytes). One pin
+    // per node keeps it bounded; both are shown. This one runs last in the group, and
+    // `drain_all` then frees its backlog.
+    group.bench_function("crossbeam-epoch/pin-per-batch", |b| {
+        b.iter_batched(
+            || {
+                (0..n as u64)
+                    .map(|v| {
+                        Owned::new(PlainNode {
+                            payload: Payload::new(v),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |mut batch| {
+                // One pin for the whole batch.
+                let guard = epoch::pin();
+                for o in batch.drain(..) {
+                    // SAFETY: never published, so no other thread can reach it; destroyed once.
+                    unsafe { guard.defer_destroy(o.into_shared(&guard)) };
+                }
+                drop(guard);
                 batch
             },
             size,

@@ -40,6 +40,17 @@ pub struct Abnormal {
     pub detail: String,
 }
 
+impl Abnormal {
+    /// Whether the binary (or the `timeout` wrapping it) was stopped by SIGTERM, SIGINT or SIGHUP:
+    /// something outside the test stopped it (Ctrl-C, a cleanup), not the code under test.
+    /// (SIGKILL is not counted here: the OOM killer sends it, e.g. on unbounded garbage.)
+    pub fn external(&self) -> bool {
+        ["signal: 15,", "signal: 2,", "signal: 1,"]
+            .iter()
+            .any(|p| self.detail.starts_with(p))
+    }
+}
+
 /// Everything parsed from the output of one or more `cargo test` runs.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -419,6 +430,16 @@ Caused by:
             r.abnormal[1].detail,
             "exit status: 1; ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010"
         );
+    }
+
+    #[test]
+    fn sigterm_is_external() {
+        let line = "  process didn't exit successfully: `timeout --foreground 600 \
+                    /w/target/release/deps/stall-0123abcd` (signal: 15, SIGTERM: termination signal)";
+        assert!(parse(line).abnormal[0].external());
+        let line = "  process didn't exit successfully: `/w/target/release/deps/stall-0123abcd` \
+                    (signal: 6, SIGABRT: process abort signal)";
+        assert!(!parse(line).abnormal[0].external());
     }
 
     #[test]

@@ -165,12 +165,28 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
                 run.report
                     .abnormal
                     .iter()
+                    .filter(|a| !a.external())
                     .map(|a| format!("{}: aborted ({})", a.binary, a.detail)),
             )
             .collect();
         caught_by.dedup();
+        let interrupted: Vec<String> = run
+            .report
+            .abnormal
+            .iter()
+            .filter(|a| a.external())
+            .map(|a| format!("{} ({})", a.binary, a.detail))
+            .collect();
+        if !interrupted.is_empty() {
+            note(&format!(
+                "{tag}: stopped from outside, not counted as catches: {}",
+                interrupted.join(", ")
+            ));
+        }
         let error = if run.build_failed {
             Some("did not build".to_owned())
+        } else if caught_by.is_empty() && !interrupted.is_empty() {
+            Some(format!("run interrupted: {}", interrupted.join(", ")))
         } else if caught_by.is_empty() && !run.problems.is_empty() {
             Some(format!(
                 "cargo failed without a failing test: {}",
