@@ -10,12 +10,13 @@ use crate::exec::{Cmd, note};
 use crate::steps::{self, Ctx, Outcome, TestRun};
 
 /// The mutants, as declared in the workspace `check-cfg` (used if that cannot be read).
-pub const BUILTIN_MUTANTS: [&str; 5] = [
+pub const BUILTIN_MUTANTS: [&str; 6] = [
     "protect_no_recheck",
     "no_publish_fence",
     "drop_unplaced_batch",
     "flush_drains_under_guard",
     "exit_frees_open_batch",
+    "escalation_lowers_to_stale_era",
 ];
 
 /// Packages whose tests (stress, stall injection, unit) are re-run against each mutant.
@@ -265,7 +266,7 @@ mod tests {
 
     #[test]
     fn reads_check_cfg_values() {
-        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\"))"] }"#;
+        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\", \"escalation_lowers_to_stale_era\"))"] }"#;
         let names = parse_declared(toml).unwrap();
         assert!(names.iter().map(String::as_str).eq(BUILTIN_MUTANTS));
         assert_eq!(parse_declared("nothing here"), None);

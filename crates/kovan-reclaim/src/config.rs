@@ -23,5 +23,6 @@ pub const PROTECT_ROUNDS: usize = 16;
 #[cfg(loom)]
 pub const PROTECT_ROUNDS: usize = 1;
 
-/// The reserved era of an escalated protected load: every batch is eligible for the slot.
+/// The reserved era during an escalated protected load: every batch is eligible for the slot.
+/// It is held for one pointer load, then lowered.
 pub const ESCALATED_ERA: u64 = u64::MAX;

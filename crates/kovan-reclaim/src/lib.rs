@@ -10,9 +10,10 @@
 //! - **Progress**: pin, protected load, guard drop, retire, flush and thread exit finish in a
 //!   bounded number of their own steps (bounds in `docs/protocol.md`).
 //! - **Memory**: a reader stalled inside a guard holds back only batches containing a node born
-//!   no later than its reserved era. A reader whose protected load escalated (the era moved
-//!   on every one of [`PROTECT_ROUNDS`] rounds) holds back every batch retired until its guard
-//!   drops; this is the one state whose memory is not bounded yet.
+//!   no later than its reserved era. A protected load that saw the era move on every one of
+//!   [`PROTECT_ROUNDS`] rounds escalates: it reserves every era for one pointer load, then
+//!   lowers its reservation. A thread stalled inside that window holds back every batch placed
+//!   meanwhile; this is the one state whose memory is not bounded.
 //!
 //! With the default feature `std`, [`pin`], [`flush`] and [`retire_raw`] use a thread-local
 //! handle on the process-wide [`default_domain`]. Without it the crate is `#![no_std]` and

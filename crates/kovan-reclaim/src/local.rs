@@ -172,28 +172,14 @@ impl Local {
         }
     }
 
-    /// Leaves a critical section; the outermost exit undoes an escalation and, once the owner
-    /// handle is gone, retires the thread. Returns `true` when the caller must free this state.
+    /// Leaves a critical section; once the owner handle is gone, the outermost exit retires the
+    /// thread. Returns `true` when the caller must free this state.
     #[inline]
     pub(crate) fn unpin(&self) -> bool {
         let count = self.pin_count.get();
         debug_assert!(count > 0, "unpin without pin");
-        if count == 1 && (self.cached_era.get() == ESCALATED_ERA || self.owner_gone.get()) {
-            self.unpin_outermost_slow()
-        } else {
-            self.pin_count.set(count - 1);
-            false
-        }
-    }
-
-    #[cold]
-    fn unpin_outermost_slow(&self) -> bool {
-        if self.cached_era.get() == ESCALATED_ERA {
-            // Still counted as pinned, so destructors run by the update nest.
-            self.update_reservation();
-        }
-        self.pin_count.set(0);
-        if self.owner_gone.get() && !self.exiting.get() {
+        self.pin_count.set(count - 1);
+        if count == 1 && self.owner_gone.get() && !self.exiting.get() {
             self.exit();
             return true;
         }
@@ -237,7 +223,7 @@ impl Local {
         if self.domain().state().era().load(Ordering::Relaxed) == self.cached_era.get() {
             return loaded;
         }
-        self.protect_slow(source, order, loaded)
+        self.protect_slow(source, order)
     }
 
     /// Validates a pointer `observed` in `source` by another access (a failed CAS): returns it
@@ -253,19 +239,14 @@ impl Local {
         if self.domain().state().era().load(Ordering::Relaxed) == self.cached_era.get() {
             return observed;
         }
-        self.protect_slow(source, order, observed)
+        self.protect_slow(source, order)
     }
 
     /// Era changed since the last publication. Bound: `PROTECT_ROUNDS` rounds, then one
     /// escalated load.
     #[cold]
     #[inline(never)]
-    fn protect_slow<T>(&self, source: &AtomicPtr<T>, order: Ordering, loaded: *mut T) -> *mut T {
-        if self.cached_era.get() == ESCALATED_ERA {
-            // Published infinity and fenced before `loaded` was read: every later batch is
-            // inserted into this slot.
-            return loaded;
-        }
+    fn protect_slow<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
         let era_clock = self.domain().state().era();
         for _ in 0..PROTECT_ROUNDS {
             // Relaxed: the value is only published; the fence in `publish` orders what follows.
@@ -281,9 +262,28 @@ impl Local {
                 return reloaded;
             }
         }
+        self.escalated_load(source, order)
+    }
+
+    /// One load covered by the infinite era, which every batch placed meanwhile must honour;
+    /// then the reservation drops to an era read after the load, which is at least the loaded
+    /// node's birth era (so it stays covered) and at least every earlier publication of this
+    /// guard (so they stay covered). Only a thread stalled between the two publications holds
+    /// back every younger batch. Bound: two publications and two loads.
+    fn escalated_load<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
+        #[cfg(kovan_mutant = "escalation_lowers_to_stale_era")]
+        let era = self.domain().state().era().load(Ordering::Relaxed);
         self.publish(ESCALATED_ERA);
         point(Step::ProtectEscalated);
-        source.load(at_least_acquire(order))
+        let loaded = source.load(at_least_acquire(order));
+        // Relaxed: ordered after the Acquire load above, which happens-after the birth-era read
+        // of whatever it returned, so coherence makes this era at least that birth era.
+        #[cfg(not(kovan_mutant = "escalation_lowers_to_stale_era"))]
+        let era = self.domain().state().era().load(Ordering::Relaxed);
+        point(Step::ProtectLowering);
+        // `publish` stores SeqCst (release): the load above cannot move past the lowering.
+        self.publish(era);
+        loaded
     }
 
     // ----- retire -----------------------------------------------------------------------------

@@ -97,11 +97,21 @@ fn protect_race_newer_node_survives_while_the_guard_lives() {
     assert_eq!(tally.live(), 0);
 }
 
+/// Where the reader of [`stalled_reader_peak`] stops.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// In its guard, after a protected load that took the fast path.
+    InGuard,
+    /// In its guard, after a protected load that escalated and returned.
+    AfterEscalatedLoad,
+    /// Inside an escalated load, between publishing the infinite era and the load.
+    InsideEscalatedLoad,
+}
+
 /// Two writers swap and retire `total` nodes through one shared cell while a reader holds a
-/// guard and the node it loaded. With `escalate`, the era moves on every round of the reader's
-/// protected load (driven from the stall hook) until the load escalates. Returns the peak of
-/// retired-but-unfreed nodes.
-fn stalled_reader_peak(total: usize, escalate: bool) -> usize {
+/// guard and stops at `stop`. To make its load escalate, the era is moved on every round of
+/// the load (from the stall hook). Returns the peak of retired-but-unfreed nodes.
+fn stalled_reader_peak(total: usize, stop: Stop) -> usize {
     let tally: &'static Tally = leak_tally();
     let domain = Arc::new(Domain::new());
     let setup = domain.register().unwrap();
@@ -110,19 +120,31 @@ fn stalled_reader_peak(total: usize, escalate: bool) -> usize {
     let peak = AtomicUsize::new(0);
     let (parked_tx, parked_rx) = mpsc::channel::<()>();
     let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let mut park = Some(move || {
+        parked_tx.send(()).unwrap();
+        resume_rx.recv().unwrap();
+    });
     thread::scope(|scope| {
         let (domain, shared, peak) = (&domain, &shared, &peak);
         scope.spawn(move || {
             let reader = domain.register().unwrap();
             let guard = reader.pin();
             let escalated = Arc::new(AtomicUsize::new(0));
-            if escalate {
+            if stop != Stop::InGuard {
                 let nudger = domain.register().unwrap();
                 let escalated = Arc::clone(&escalated);
+                let mut park_inside = if stop == Stop::InsideEscalatedLoad {
+                    park.take()
+                } else {
+                    None
+                };
                 stall::set_hook(move |at| match at {
                     Step::ProtectPublished => nudger.flush(),
                     Step::ProtectEscalated => {
                         escalated.fetch_add(1, Ordering::SeqCst);
+                        if let Some(park) = park_inside.take() {
+                            park();
+                        }
                     }
                     _ => {}
                 });
@@ -130,9 +152,13 @@ fn stalled_reader_peak(total: usize, escalate: bool) -> usize {
             }
             let node = guard.protect(shared, Ordering::Acquire);
             stall::clear_hook();
-            assert_eq!(escalated.load(Ordering::SeqCst), usize::from(escalate));
-            parked_tx.send(()).unwrap();
-            resume_rx.recv().unwrap();
+            assert_eq!(
+                escalated.load(Ordering::SeqCst),
+                usize::from(stop != Stop::InGuard)
+            );
+            if let Some(park) = park.take() {
+                park();
+            }
             // SAFETY: protected by `guard`.
             unsafe { &*node }.value().check();
             drop(guard);
@@ -175,20 +201,115 @@ const PEAK_BOUND: usize = 10_000;
 
 #[test]
 fn reader_stalled_in_a_guard_holds_back_a_bounded_number_of_nodes() {
-    let peak = stalled_reader_peak(STALLED_TOTAL, false);
+    let peak = stalled_reader_peak(STALLED_TOTAL, Stop::InGuard);
     println!("stalled reader (plain guard): peak unfreed = {peak} of {STALLED_TOTAL} retired");
     assert!(peak < PEAK_BOUND, "peak {peak} over the bound {PEAK_BOUND}");
 }
 
-/// The escalated state holds back everything retired while it lasts (the cost the
-/// bounded-memory slow path of the protected load will remove); afterwards all is freed.
+/// An escalated load lowers its reservation before it returns, so a reader that stalls later
+/// in the same guard is bounded like any other.
 #[test]
-fn reader_stalled_after_escalation_holds_everything_until_released() {
+fn reader_stalled_after_an_escalated_load_holds_back_a_bounded_number_of_nodes() {
+    let peak = stalled_reader_peak(STALLED_TOTAL, Stop::AfterEscalatedLoad);
+    println!(
+        "stalled reader (after an escalated load): peak unfreed = {peak} of {STALLED_TOTAL} retired"
+    );
+    assert!(peak < PEAK_BOUND, "peak {peak} over the bound {PEAK_BOUND}");
+}
+
+/// The one unbounded state: stalled between publishing the infinite era and lowering it, a
+/// reader holds back every batch placed meanwhile; afterwards all is freed.
+#[test]
+fn reader_stalled_inside_an_escalated_load_holds_everything_until_released() {
     let total = STALLED_TOTAL / 10;
-    let peak = stalled_reader_peak(total, true);
-    println!("stalled reader (escalated load): peak unfreed = {peak} of {total} retired");
+    let peak = stalled_reader_peak(total, Stop::InsideEscalatedLoad);
+    println!("stalled reader (inside an escalated load): peak unfreed = {peak} of {total} retired");
     assert!(
         peak >= total / 2,
-        "escalation holds every batch retired meanwhile"
+        "the infinite era holds every batch placed while it is published"
     );
+}
+
+/// An escalated load returns a node born after the load began; the reservation it lowers to
+/// must still cover that node's birth era, or the node is freed under the guard.
+#[test]
+fn escalated_load_keeps_a_node_born_during_the_escalation() {
+    let tally = leak_tally();
+    let domain = Arc::new(Domain::new());
+    let writer = domain.register().unwrap();
+    let shared = AtomicPtr::new(alloc(&writer, tally, 0));
+    let (parked_tx, parked_rx) = mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let (loaded_tx, loaded_rx) = mpsc::channel::<usize>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+
+    thread::scope(|scope| {
+        let (domain, shared) = (&domain, &shared);
+        scope.spawn(move || {
+            let reader = domain.register().unwrap();
+            let guard = reader.pin();
+            let nudger = domain.register().unwrap();
+            let mut parked_tx = Some(parked_tx);
+            stall::set_hook(move |step| match step {
+                // Move the era on every round so that the load escalates.
+                Step::ProtectPublished => nudger.flush(),
+                Step::ProtectEscalated => {
+                    if let Some(parked_tx) = parked_tx.take() {
+                        parked_tx.send(()).unwrap();
+                        resume_rx.recv().unwrap();
+                    }
+                }
+                _ => {}
+            });
+            nudger_flush(domain);
+            let node = guard.protect(shared, Ordering::Acquire);
+            stall::clear_hook();
+            loaded_tx.send(node as usize).unwrap();
+            done_rx.recv().unwrap();
+            // SAFETY: protected by `guard`.
+            unsafe { &*(node as *const Node<Canary>) }.value().check();
+            drop(guard);
+        });
+
+        // The reader published the infinite era and is parked before its load. Advance the era
+        // and install N, born after everything the reader published before.
+        parked_rx.recv().unwrap();
+        writer.flush();
+        let newer = alloc(&writer, tally, 1);
+        let oldest = shared.swap(newer, Ordering::AcqRel);
+        resume_tx.send(()).unwrap();
+        let loaded = loaded_rx.recv().unwrap();
+        assert_eq!(loaded, newer as usize, "the reader loaded the newer node");
+        // The reader lowered its reservation. Unlink N, retire it with fresh companions (born
+        // after N, so the batch's oldest birth era is N's), and push everything through.
+        writer.flush();
+        let replacement = alloc(&writer, tally, 2);
+        let unlinked = shared.swap(replacement, Ordering::AcqRel);
+        assert_eq!(unlinked, newer);
+        retire_now(&writer, unlinked);
+        for i in 0..RETIRE_FREQ as u64 {
+            retire_now(&writer, alloc(&writer, tally, 1_000 + i));
+        }
+        for _ in 0..4 {
+            writer.flush();
+        }
+        let freed_under_guard = tally.was_dropped(1);
+        done_tx.send(()).unwrap();
+        retire_now(&writer, oldest);
+        assert!(
+            !freed_under_guard,
+            "the node the reader holds was freed under its guard"
+        );
+    });
+    let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    retire_now(&writer, last);
+    writer.flush();
+    drop(writer);
+    drop(domain);
+    assert_eq!(tally.live(), 0);
+}
+
+/// Advances the era once from a short-lived handle.
+fn nudger_flush(domain: &Arc<Domain>) {
+    domain.register().unwrap().flush();
 }

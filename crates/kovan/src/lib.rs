@@ -86,7 +86,7 @@
 //! **Reads.** The common protected load is one pointer load, one load of the domain's era clock
 //! and one compare with a thread-local copy: no store, no fence, no read-modify-write. When the
 //! era moved, the load publishes the new era and re-checks, for at most
-//! [`PROTECT_ROUNDS`] (16) rounds; then it *escalates* (see below) and returns.
+//! [`PROTECT_ROUNDS`] (16) rounds; then it *escalates* for one load (see below) and returns.
 //!
 //! **Progress.** [`pin`], [`Atomic::load`], guard drop, [`retire`] and [`flush`] are wait-free:
 //! each finishes in a number of its own steps bounded by the number of registered threads and
@@ -100,9 +100,10 @@
 //! placing it; a batch that cannot be placed yet grows by another 64 before the next try. Every
 //! [`EPOCH_FREQ`] (128) retirements a thread advances the era. A reader stalled anywhere (inside
 //! a guard, or idle after its guards dropped) holds back only the batches containing a node born
-//! no later than its reserved era: what it could still have loaded. One state is not bounded
-//! yet: a reader whose protected load escalated (the era moved on every one of its 16 rounds)
-//! holds back every batch retired until its guard drops. Every retired node is dropped exactly
+//! no later than its reserved era: what it could still have loaded. One state is not bounded: a
+//! protected load that saw the era move on all of its 16 rounds reserves every era for the
+//! length of one pointer load and one era load, then lowers its reservation; a thread stalled
+//! exactly there holds back every batch placed meanwhile. Every retired node is dropped exactly
 //! once, including nodes retired by threads that exit, and nodes retired from destructors.
 //!
 //! **Costs.** Each node carries a 40-byte header (32 bytes on 32-bit targets). At most
