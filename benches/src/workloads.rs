@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Barrier, mpsc};
+use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -539,35 +539,44 @@ fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
 
 /// `cfg.churn_threads` short-lived threads, `cfg.churn_wave` at a time, each swapping and retiring
 /// `cfg.churn_retires` nodes and exiting.
+///
+/// The threads are spawned and joined with `JoinHandle::join`, which returns only after the
+/// thread's thread-local destructors ran (where the libraries hand over a dying thread's
+/// garbage); `thread::scope` returns when the closures finish, before that teardown.
 fn churn<S: Smr>(cfg: &Config) -> Outcome {
     let counter = LiveCounter::new(S::NAME);
-    let smr = S::new();
-    let shared = S::link(Node::alloc(counter, 0, 0));
+    let state = Arc::new((S::new(), S::link(Node::alloc(counter, 0, 0))));
     let waves = cfg.churn_threads.div_ceil(cfg.churn_wave);
+    let retires = cfg.churn_retires;
     for wave in 0..waves {
-        thread::scope(|s| {
-            for t in 0..cfg.churn_wave {
-                let (smr, shared) = (&smr, &shared);
-                s.spawn(move || {
+        let handles: Vec<_> = (0..cfg.churn_wave)
+            .map(|t| {
+                let state = Arc::clone(&state);
+                let first = ((wave * cfg.churn_wave + t) as u64) << 32;
+                thread::spawn(move || {
+                    let (smr, shared) = &*state;
                     let mut local = smr.local();
-                    for i in 0..cfg.churn_retires {
-                        let seq = ((wave * cfg.churn_wave + t) as u64) << 32 | i;
-                        let n = Node::alloc(counter, seq, seq);
+                    for i in 0..retires {
+                        let n = Node::alloc(counter, first | i, first | i);
                         let mut g = smr.pin(&mut local);
                         let old = S::swap(&mut g, shared, n);
                         // SAFETY: the swap unlinked `old`; only this thread retires it.
                         unsafe { smr.retire(&mut g, old) };
                     }
-                });
-            }
-        });
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().expect("churn thread panicked");
+        }
     }
+    let (smr, shared) = &*state;
     let after_join = unfreed(counter, 1);
     let mut local = smr.local();
     smr.flush(&mut local);
     let after_flush = unfreed(counter, 1);
     drop(local);
-    free_shared(&smr, &shared);
+    free_shared(smr, shared);
     Outcome {
         metrics: vec![
             ("after_join", after_join as f64),
