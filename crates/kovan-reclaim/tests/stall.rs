@@ -34,6 +34,9 @@ fn protect_race_newer_node_survives_while_the_guard_lives() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
 
     thread::scope(|scope| {
+        // Owned by this closure, so a failed assertion below drops them and the reader's
+        // `recv` fails instead of waiting forever.
+        let (resume_tx, done_tx, go_tx) = (resume_tx, done_tx, go_tx);
         let (domain, shared) = (&domain, &shared);
         scope.spawn(move || {
             let reader = domain.register().unwrap();
@@ -244,6 +247,8 @@ fn escalated_load_keeps_a_node_born_during_the_escalation() {
     let (done_tx, done_rx) = mpsc::channel::<()>();
 
     thread::scope(|scope| {
+        // Owned by this closure, as in the test above.
+        let (resume_tx, done_tx) = (resume_tx, done_tx);
         let (domain, shared) = (&domain, &shared);
         scope.spawn(move || {
             let reader = domain.register().unwrap();
