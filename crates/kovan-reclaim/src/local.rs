@@ -271,6 +271,7 @@ impl Local {
     /// guard (so they stay covered). Only a thread stalled between the two publications holds
     /// back every younger batch. Bound: two publications and two loads.
     fn escalated_load<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
+        // Relaxed (mutant only): deliberately read before the load below.
         #[cfg(kovan_mutant = "escalation_lowers_to_stale_era")]
         let era = self.domain().state().era().load(Ordering::Relaxed);
         self.publish(ESCALATED_ERA);
@@ -280,7 +281,6 @@ impl Local {
         // of whatever it returned, so coherence makes this era at least that birth era.
         #[cfg(not(kovan_mutant = "escalation_lowers_to_stale_era"))]
         let era = self.domain().state().era().load(Ordering::Relaxed);
-        point(Step::ProtectLowering);
         // `publish` stores SeqCst (release): the load above cannot move past the lowering.
         self.publish(era);
         loaded

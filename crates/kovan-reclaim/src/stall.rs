@@ -9,8 +9,6 @@ pub enum Step {
     ProtectPublished,
     /// A protected load escalated (published the infinite era) and has not reloaded yet.
     ProtectEscalated,
-    /// An escalated load read the pointer and the era and has not lowered its reservation yet.
-    ProtectLowering,
     /// `try_retire` assigned every node to a slot and has not inserted any yet.
     RetireScanned,
     /// `try_retire` swapped a node into a slot list and has not linked the old list behind it.

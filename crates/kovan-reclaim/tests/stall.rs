@@ -266,7 +266,7 @@ fn escalated_load_keeps_a_node_born_during_the_escalation() {
                 }
                 _ => {}
             });
-            nudger_flush(domain);
+            domain.register().unwrap().flush();
             let node = guard.protect(shared, Ordering::Acquire);
             stall::clear_hook();
             loaded_tx.send(node as usize).unwrap();
@@ -312,9 +312,4 @@ fn escalated_load_keeps_a_node_born_during_the_escalation() {
     drop(writer);
     drop(domain);
     assert_eq!(tally.live(), 0);
-}
-
-/// Advances the era once from a short-lived handle.
-fn nudger_flush(domain: &Arc<Domain>) {
-    domain.register().unwrap().flush();
 }
