@@ -8,15 +8,16 @@ use core::ptr;
 
 use kovan_core::sync::{AtomicPtr, Ordering, fence};
 use kovan_core::{
-    Destructor, INVALID_ADDR, ListHead, NodeHeader, REFS_BIAS, Reservation, SLOTS_PER_THREAD,
-    SlotRef, ThreadSlots, decode_slot_ref, encode_slot_ref, is_marked, mark, unmark,
+    Destructor, INVALID_ADDR, ListHead, NodeHeader, REFS_BIAS, Reservation, SlotRef, ThreadSlots,
+    decode_slot_ref, encode_slot_ref, is_marked, mark, unmark,
 };
 
 use crate::config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ};
 use crate::domain::Domain;
 use crate::stall::{Step, point};
 
-/// The guard-wide reservation; indices 1 and 2 are kept for helpers and stay inactive here.
+/// The guard-wide reservation, the only one this protocol activates: the helper indices 1 and
+/// 2 of `ThreadSlots` stay inactive (docs/protocol.md §8), so scans and sweeps skip them.
 const GUARD_SLOT: usize = 0;
 
 fn invalid_node() -> *mut NodeHeader {
@@ -352,7 +353,7 @@ impl Local {
     /// Places `batch` in every eligible reservation, or returns `false` (batch untouched) when
     /// it has fewer than one node per eligible reservation plus the refs node.
     ///
-    /// Bound: one pass over `scan_bound() × SLOTS_PER_THREAD` reservations, one pass over the
+    /// Bound: one pass over `scan_bound()` guard reservations, one pass over the
     /// batch, and at most one docked-tail traversal per inserted node.
     ///
     /// # Safety
@@ -368,20 +369,21 @@ impl Local {
             let Some(slots) = registry.slots(tid) else {
                 continue;
             };
-            for index in 0..SLOTS_PER_THREAD {
-                if !eligible(slots.reservation(index), batch.min_birth) {
-                    continue;
-                }
-                if cursor == refs {
-                    return false;
-                }
-                // SAFETY: `cursor` is a non-refs member of the owned chain.
-                let node = unsafe { &*cursor };
-                // Relaxed: read back only by this thread below.
-                node.next()
-                    .store(encode_slot_ref(SlotRef { tid, index }), Ordering::Relaxed);
-                cursor = node.batch_next();
+            if !eligible(slots.reservation(GUARD_SLOT), batch.min_birth) {
+                continue;
             }
+            if cursor == refs {
+                return false;
+            }
+            // SAFETY: `cursor` is a non-refs member of the owned chain.
+            let node = unsafe { &*cursor };
+            let slot = SlotRef {
+                tid,
+                index: GUARD_SLOT,
+            };
+            // Relaxed: read back only by this thread below.
+            node.next().store(encode_slot_ref(slot), Ordering::Relaxed);
+            cursor = node.batch_next();
         }
         let assigned_end = cursor;
         // Finalise: every member names the refs node, the refs node names the front.
@@ -564,13 +566,11 @@ impl Local {
                 continue;
             }
             let slots = registry.slots(tid).expect("released ids have pages");
-            for index in 0..SLOTS_PER_THREAD {
-                let reservation = slots.reservation(index);
-                // Acquire: pairs with the inserter's Release swap.
-                if let ListHead::Nodes(_) = reservation.list_head(Ordering::Acquire) {
-                    let captured = reservation.swap_list_head(ListHead::Inactive, Ordering::AcqRel);
-                    self.traverse(captured);
-                }
+            let reservation = slots.reservation(GUARD_SLOT);
+            // Acquire: pairs with the inserter's Release swap.
+            if let ListHead::Nodes(_) = reservation.list_head(Ordering::Acquire) {
+                let captured = reservation.swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+                self.traverse(captured);
             }
             self.adopt_from(slots);
             registry.release(tid);
@@ -644,13 +644,11 @@ impl Local {
             let Some(slots) = registry.slots(tid) else {
                 continue;
             };
-            for index in 0..SLOTS_PER_THREAD {
-                // AcqRel: as in `update_reservation`.
-                let captured = slots
-                    .reservation(index)
-                    .swap_list_head(ListHead::Inactive, Ordering::AcqRel);
-                self.traverse(captured);
-            }
+            // AcqRel: as in `update_reservation`.
+            let captured = slots
+                .reservation(GUARD_SLOT)
+                .swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+            self.traverse(captured);
             self.adopt_from(slots);
         }
         self.release_owner();
