@@ -129,6 +129,19 @@ fn fmt_ratio(r: f64) -> String {
     }
 }
 
+/// A ratio checked against `need`: two decimals, or as many more (up to six) as it takes for a
+/// miss not to round up to the target.
+fn fmt_target_ratio(got: f64, need: f64) -> String {
+    let mut precision = 2;
+    while got < need
+        && precision < 6
+        && format!("{got:.precision$}") == format!("{need:.precision$}")
+    {
+        precision += 1;
+    }
+    format!("{got:.precision$}×")
+}
+
 fn fmt_value(metric: &str, v: f64) -> String {
     if metric.ends_with("mops") {
         fmt_rate(v)
@@ -457,9 +470,15 @@ fn targets(run: &Run) -> String {
             if got >= need {
                 "met".to_string()
             } else {
+                let short = (1.0 - got / need) * 100.0;
+                let by = if short < 1.0 {
+                    format!("{short:.2}")
+                } else {
+                    format!("{short:.0}")
+                };
                 format!(
-                    "**missed** by {:.0}% ({got:.2}× < {need:.2}×)",
-                    (1.0 - got / need) * 100.0
+                    "**missed** by {by}% ({} < {need:.2}×)",
+                    fmt_target_ratio(got, need)
                 )
             }
         };
@@ -503,7 +522,7 @@ fn targets(run: &Run) -> String {
                 };
                 row(
                     format!("{label} ≥ {need_ref}× {REFERENCE}, {}", threads_label(t)),
-                    format!("{to_ref:.2}×"),
+                    fmt_target_ratio(to_ref, need_ref),
                     ratio_check(need_ref, to_ref),
                 );
                 if let (Some(need), Some(to_leak)) =
@@ -511,7 +530,7 @@ fn targets(run: &Run) -> String {
                 {
                     row(
                         format!("{label} ≥ {need}× leak baseline, {}", threads_label(t)),
-                        format!("{to_leak:.2}×"),
+                        fmt_target_ratio(to_leak, need),
                         ratio_check(need, to_leak),
                     );
                 }
@@ -551,7 +570,7 @@ fn targets(run: &Run) -> String {
             if let Some(to_ref) = run.ratio(Workload::Oversub, name, REFERENCE, t, "mops") {
                 row(
                     format!("oversubscription ≥ 1.3× {REFERENCE}"),
-                    format!("{to_ref:.2}×"),
+                    fmt_target_ratio(to_ref, 1.3),
                     ratio_check(1.3, to_ref),
                 );
             }
@@ -901,6 +920,14 @@ mod tests {
             },
             secs: 0.0,
         }
+    }
+
+    #[test]
+    fn a_missed_ratio_never_prints_as_the_target() {
+        assert_eq!(fmt_target_ratio(1.2994, 1.3), "1.299×");
+        assert_eq!(fmt_target_ratio(1.29993, 1.3), "1.2999×");
+        assert_eq!(fmt_target_ratio(1.2, 1.3), "1.20×");
+        assert_eq!(fmt_target_ratio(1.3004, 1.3), "1.30×");
     }
 
     #[test]
