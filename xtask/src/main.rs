@@ -32,7 +32,7 @@ commands:
                  --mutants adds the mutation check at the end.
   fmt            cargo fmt --all --check
   clippy         cargo clippy --workspace --all-targets -- -D warnings
-  test           cargo test --workspace --exclude kovan-benches (debug, doc tests included)
+  test           cargo test --workspace (debug, doc tests included)
   test-release   the same with --release
   loom           the loom models (tests/loom*.rs of kovan-core, kovan-reclaim) under --cfg loom
   miri           cargo +nightly miri test (kovan-core, kovan-reclaim, kovan-atom), racy tests

@@ -230,7 +230,7 @@ pub fn clippy_cmd() -> Cmd {
 }
 
 pub fn test_cmd(release: bool) -> Cmd {
-    let mut c = cargo(&["test", "--workspace", "--exclude", "kovan-benches"]);
+    let mut c = cargo(&["test", "--workspace"]);
     if release {
         c = c.arg("--release");
     }
