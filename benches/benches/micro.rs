@@ -97,6 +97,17 @@ impl PlainNode {
             payload: Payload::new(value),
         }))
     }
+
+    /// `n` nodes as crossbeam-epoch `Owned` boxes.
+    fn owned_batch(n: usize) -> Vec<Owned<PlainNode>> {
+        (0..n as u64)
+            .map(|v| {
+                Owned::new(PlainNode {
+                    payload: Payload::new(v),
+                })
+            })
+            .collect()
+    }
 }
 
 // ------------------------------------------------------------------------------------ timing
@@ -496,15 +507,7 @@ fn retire_batch(c: &mut Criterion, n: usize) {
     });
     group.bench_function("crossbeam-epoch/pin-per-node", |b| {
         b.iter_batched(
-            || {
-                (0..n as u64)
-                    .map(|v| {
-                        Owned::new(PlainNode {
-                            payload: Payload::new(v),
-                        })
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || PlainNode::owned_batch(n),
             |mut batch| {
                 for o in batch.drain(..) {
                     let guard = epoch::pin();
@@ -552,15 +555,7 @@ fn retire_batch(c: &mut Criterion, n: usize) {
     // `drain_all` then frees its backlog.
     group.bench_function("crossbeam-epoch/pin-per-batch", |b| {
         b.iter_batched(
-            || {
-                (0..n as u64)
-                    .map(|v| {
-                        Owned::new(PlainNode {
-                            payload: Payload::new(v),
-                        })
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || PlainNode::owned_batch(n),
             |mut batch| {
                 // One pin for the whole batch.
                 let guard = epoch::pin();

@@ -17,6 +17,43 @@ fn retire_now(handle: &LocalHandle, node: *mut Node<Canary>) {
     unsafe { handle.retire_node(NonNull::new(node).unwrap()) };
 }
 
+/// Unlinks `newer` (value 1, the node a parked reader loaded) from `shared`, retires it with
+/// `RETIRE_FREQ` fresh companions and pushes everything through; returns whether it was freed.
+fn unlink_retire_and_flush(
+    writer: &LocalHandle,
+    tally: &'static Tally,
+    shared: &AtomicPtr<Node<Canary>>,
+    newer: *mut Node<Canary>,
+) -> bool {
+    let replacement = alloc(writer, tally, 2);
+    let unlinked = shared.swap(replacement, Ordering::AcqRel);
+    assert_eq!(unlinked, newer);
+    retire_now(writer, unlinked);
+    for i in 0..RETIRE_FREQ as u64 {
+        retire_now(writer, alloc(writer, tally, 1_000 + i));
+    }
+    for _ in 0..4 {
+        writer.flush();
+    }
+    tally.was_dropped(1)
+}
+
+/// Retires the node still in `shared`, flushes, drops the handle and the domain, and checks
+/// that every node of `tally` was dropped.
+fn retire_last_and_drop(
+    writer: LocalHandle,
+    domain: Arc<Domain>,
+    shared: &AtomicPtr<Node<Canary>>,
+    tally: &'static Tally,
+) {
+    let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    retire_now(&writer, last);
+    writer.flush();
+    drop(writer);
+    drop(domain);
+    assert_eq!(tally.live(), 0);
+}
+
 /// The 0.1.12 protected-load race: the reader publishes an era and stalls before its reload;
 /// the era moves on, a newer node is installed, the reader loads it, and the writer unlinks and
 /// retires it. The node must survive until the reader's guard drops.
@@ -73,18 +110,7 @@ fn protect_race_newer_node_survives_while_the_guard_lives() {
         resume_tx.send(()).unwrap();
         let loaded = loaded_rx.recv().unwrap();
         assert_eq!(loaded, newer as usize, "the reader loaded the newer node");
-        // Unlink N and retire it with fresh companions, then push everything through.
-        let replacement = alloc(&writer, tally, 2);
-        let unlinked = shared.swap(replacement, Ordering::AcqRel);
-        assert_eq!(unlinked, newer);
-        retire_now(&writer, unlinked);
-        for i in 0..RETIRE_FREQ as u64 {
-            retire_now(&writer, alloc(&writer, tally, 1_000 + i));
-        }
-        for _ in 0..4 {
-            writer.flush();
-        }
-        let freed_under_guard = tally.was_dropped(1);
+        let freed_under_guard = unlink_retire_and_flush(&writer, tally, shared, newer);
         done_tx.send(()).unwrap();
         retire_now(&writer, oldest);
         assert!(
@@ -92,12 +118,7 @@ fn protect_race_newer_node_survives_while_the_guard_lives() {
             "the node the reader holds was freed under its guard"
         );
     });
-    let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    retire_now(&writer, last);
-    writer.flush();
-    drop(writer);
-    drop(domain);
-    assert_eq!(tally.live(), 0);
+    retire_last_and_drop(writer, domain, &shared, tally);
 }
 
 /// Where the reader of [`stalled_reader_peak`] stops.
@@ -285,20 +306,10 @@ fn escalated_load_keeps_a_node_born_during_the_escalation() {
         resume_tx.send(()).unwrap();
         let loaded = loaded_rx.recv().unwrap();
         assert_eq!(loaded, newer as usize, "the reader loaded the newer node");
-        // The reader lowered its reservation. Unlink N, retire it with fresh companions (born
-        // after N, so the batch's oldest birth era is N's), and push everything through.
+        // The reader lowered its reservation. Move the era on so that N's companions are born
+        // after it (the batch's oldest birth era is then N's).
         writer.flush();
-        let replacement = alloc(&writer, tally, 2);
-        let unlinked = shared.swap(replacement, Ordering::AcqRel);
-        assert_eq!(unlinked, newer);
-        retire_now(&writer, unlinked);
-        for i in 0..RETIRE_FREQ as u64 {
-            retire_now(&writer, alloc(&writer, tally, 1_000 + i));
-        }
-        for _ in 0..4 {
-            writer.flush();
-        }
-        let freed_under_guard = tally.was_dropped(1);
+        let freed_under_guard = unlink_retire_and_flush(&writer, tally, shared, newer);
         done_tx.send(()).unwrap();
         retire_now(&writer, oldest);
         assert!(
@@ -306,10 +317,5 @@ fn escalated_load_keeps_a_node_born_during_the_escalation() {
             "the node the reader holds was freed under its guard"
         );
     });
-    let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    retire_now(&writer, last);
-    writer.flush();
-    drop(writer);
-    drop(domain);
-    assert_eq!(tally.live(), 0);
+    retire_last_and_drop(writer, domain, &shared, tally);
 }
