@@ -375,12 +375,12 @@ fn load_era_advancing(c: &mut Criterion) {
     };
 
     group.bench_function("kovan/quiet", kovan_op);
-    let era_before = kovan::current_era();
+    let era_before = kovan::default_domain().era();
     let retirer = Retirer::spawn("kovan", kovan_retire_one);
     group.bench_function("kovan/retirer", kovan_op);
     group.bench_function("plain_atomicptr/retirer", plain_op);
     let retired = retirer.stop();
-    let eras = kovan::current_era() - era_before;
+    let eras = kovan::default_domain().era() - era_before;
     eprintln!(
         "kovan era advanced {eras} times during the retirer run ({} retires per advance)",
         retired / eras.max(1)

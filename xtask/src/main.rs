@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! cargo xtask verify [--skip NAME]... [--mutants]   every check, then a summary table
-//! cargo xtask fmt|clippy|test|test-release|loom|miri|asan|no-std
+//! cargo xtask fmt|clippy|test|compat|test-release|loom|miri|asan|no-std
 //! cargo xtask mutants [NAME]...                      the mutation check alone
+//! cargo xtask chaos --seeds N [--seed S]             the randomized stress test, more seeds
 //! cargo xtask bench [ARGS]...                        cargo run --release -p kovan-benches --bin compare -- ARGS
 //! ```
 //!
 //! Every command is printed before it runs; its output is streamed and also parsed for the
 //! libtest counts. A step that is expected to run tests and runs none fails.
 
+mod compat;
 mod exec;
 mod libtest;
 mod mutants;
@@ -33,6 +35,8 @@ commands:
   fmt            cargo fmt --all --check
   clippy         cargo clippy --workspace --all-targets -- -D warnings
   test           cargo test --workspace (debug, doc tests included)
+  compat         the tests/ of the kovan 0.1.12 package (fetched by cargo at run time),
+                 unchanged, against crates/kovan; fails unless every one runs and passes
   test-release   the same with --release
   loom           the loom models (tests/loom*.rs of kovan-core, kovan-reclaim) under --cfg loom
   miri           cargo +nightly miri test (kovan-core, kovan-reclaim, kovan-atom), racy tests
@@ -42,6 +46,11 @@ commands:
   mutants [NAME]...
                  re-run the tests with each deliberate bug (cfg kovan_mutant) switched in and
                  report which tests catch it; fails if one is caught by none.
+  chaos --seeds N [--seed S]
+                 the randomized stress test (crates/kovan/tests/chaos.rs), optimised, over
+                 seeds 0..N (S..S+N with --seed S; --seed S alone: that seed); prints a line per
+                 seed and fails if any seed fails. Runs under KOVAN_TEST_TIMEOUT: raise it for
+                 long runs (about 0.5 s per seed here).
   bench [ARGS]...
                  cargo run --release -p kovan-benches --bin compare -- ARGS (e.g. --quick)
   help           this text
@@ -78,6 +87,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             let results = vec![timed("mutants", || mutants::run(&ctx, rest))];
             Ok(summarize("mutants", &results))
         }
+        "chaos" => chaos(&ctx, rest),
         "bench" => {
             let status = steps::bench_cmd(rest)
                 .run_inherit(&ctx.root)
@@ -97,6 +107,45 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             Ok(summarize(step.name(), &results))
         }
     }
+}
+
+/// `cargo test --release -p kovan --test chaos` with the seed variables set (both always, an
+/// empty one meaning unset, so that the caller's environment cannot add to the selection).
+fn chaos(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
+    let (mut seeds, mut seed) = (String::new(), String::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_owned())),
+            None => (a.as_str(), None),
+        };
+        let target = match name {
+            "--seeds" => &mut seeds,
+            "--seed" => &mut seed,
+            _ => return Err(format!("unknown chaos argument `{a}`")),
+        };
+        let value = inline
+            .or_else(|| it.next().cloned())
+            .ok_or_else(|| format!("{name} needs a number"))?;
+        value
+            .parse::<u64>()
+            .map_err(|_| format!("{name} needs a number (got `{value}`)"))?;
+        *target = value;
+    }
+    if seeds.is_empty() && seed.is_empty() {
+        return Err("chaos needs --seeds N, --seed S, or both".into());
+    }
+    let cmd = exec::Cmd::new("cargo")
+        .args(["test", "--release", "-p", "kovan", "--test", "chaos"])
+        .env("KOVAN_CHAOS_SEEDS", seeds)
+        .env("KOVAN_CHAOS_SEED", seed);
+    let cmd = steps::with_timeout(ctx, cmd);
+    let results = vec![timed("chaos", || {
+        let mut run = steps::TestRun::default();
+        run.run(ctx, &cmd);
+        steps::finish_tests(&run, "ignored")
+    })];
+    Ok(summarize("chaos", &results))
 }
 
 fn verify(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {

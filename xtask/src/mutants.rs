@@ -10,13 +10,23 @@ use crate::exec::{Cmd, note};
 use crate::steps::{self, Ctx, Outcome, TestRun};
 
 /// The mutants, as declared in the workspace `check-cfg` (used if that cannot be read).
-pub const BUILTIN_MUTANTS: [&str; 6] = [
+pub const BUILTIN_MUTANTS: [&str; 16] = [
     "protect_no_recheck",
     "no_publish_fence",
     "drop_unplaced_batch",
     "flush_drains_under_guard",
     "exit_frees_open_batch",
     "escalation_lowers_to_stale_era",
+    "exit_skips_era_advance",
+    "pin_panic_keeps_count",
+    "exit_stops_on_panic",
+    "teardown_registers_temporary",
+    "cover_is_noop",
+    "atom_cas_revalidates",
+    "flush_single_pass",
+    "header_words_public",
+    "exit_deactivates_under_guard",
+    "exit_loops_while_fed",
 ];
 
 /// Packages whose tests (stress, stall injection, unit) are re-run against each mutant.
@@ -66,6 +76,17 @@ fn tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
         c = c.args(["-p", p]);
     }
     c = c.args(["--tests", "--no-fail-fast"]);
+    mutant_env(c, mutant, target_dir)
+}
+
+/// The protocol crate's doc tests, whose `compile_fail` examples show that safe code cannot
+/// reach the protocol's words.
+fn doc_tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
+    let c = Cmd::new("cargo").args(["test", "--release", "-p", "kovan-reclaim", "--doc"]);
+    mutant_env(c, mutant, target_dir)
+}
+
+fn mutant_env(mut c: Cmd, mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
     if let Some(m) = mutant {
         c = c.env("RUSTFLAGS", steps::mutant_cfg(m));
     }
@@ -107,6 +128,7 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
     note("mutants: baseline run without any mutant");
     let mut base = TestRun::default();
     base.run(ctx, &steps::with_timeout(ctx, tests_cmd(None, None)));
+    base.run(ctx, &steps::with_timeout(ctx, doc_tests_cmd(None, None)));
     base.run(
         ctx,
         &steps::with_timeout(ctx, steps::loom_cmd(None, &ctx.sub_target("loom"))),
@@ -136,6 +158,13 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
             (
                 "release tests",
                 tests_cmd(
+                    Some(name),
+                    Some(&ctx.sub_target(&format!("mutants/{name}"))),
+                ),
+            ),
+            (
+                "doc tests",
+                doc_tests_cmd(
                     Some(name),
                     Some(&ctx.sub_target(&format!("mutants/{name}"))),
                 ),
@@ -266,7 +295,7 @@ mod tests {
 
     #[test]
     fn reads_check_cfg_values() {
-        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\", \"escalation_lowers_to_stale_era\"))"] }"#;
+        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\", \"escalation_lowers_to_stale_era\", \"exit_skips_era_advance\", \"pin_panic_keeps_count\", \"exit_stops_on_panic\", \"teardown_registers_temporary\", \"cover_is_noop\", \"atom_cas_revalidates\", \"flush_single_pass\", \"header_words_public\", \"exit_deactivates_under_guard\", \"exit_loops_while_fed\"))"] }"#;
         let names = parse_declared(toml).unwrap();
         assert!(names.iter().map(String::as_str).eq(BUILTIN_MUTANTS));
         assert_eq!(parse_declared("nothing here"), None);

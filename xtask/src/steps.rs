@@ -8,6 +8,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::compat;
 use crate::exec::{Cmd, describe_status, note};
 use crate::libtest::{self, Counts, Report};
 use crate::toolchain::{self, NIGHTLY};
@@ -54,6 +55,12 @@ impl Ctx {
             user_target_dir: env::var("CARGO_TARGET_DIR").ok().filter(|s| !s.is_empty()),
             runner: OnceLock::new(),
         }
+    }
+
+    /// The workspace's target directory.
+    pub fn target_dir(&self) -> PathBuf {
+        self.root
+            .join(self.user_target_dir.as_deref().unwrap_or("target"))
     }
 
     /// A separate target directory (`target/NAME`) for builds with other flags, so that they do
@@ -122,6 +129,7 @@ pub enum Step {
     Fmt,
     Clippy,
     Test,
+    Compat,
     TestRelease,
     Loom,
     Miri,
@@ -130,10 +138,11 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::Fmt,
         Step::Clippy,
         Step::Test,
+        Step::Compat,
         Step::TestRelease,
         Step::Loom,
         Step::Miri,
@@ -146,6 +155,7 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Compat => "compat",
             Step::TestRelease => "test-release",
             Step::Loom => "loom",
             Step::Miri => "miri",
@@ -163,6 +173,7 @@ impl Step {
             Step::Fmt => plain(ctx, &fmt_cmd()),
             Step::Clippy => plain(ctx, &clippy_cmd()),
             Step::Test => test_step(ctx, &[with_timeout(ctx, test_cmd(false))], "ignored"),
+            Step::Compat => compat::run(ctx),
             Step::TestRelease => test_step(ctx, &[with_timeout(ctx, test_cmd(true))], "ignored"),
             Step::Loom => {
                 let cmd = with_timeout(ctx, loom_cmd(None, &ctx.sub_target("loom")));
@@ -188,7 +199,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn fail(note: impl Into<String>) -> Outcome {
+    pub fn fail(note: impl Into<String>) -> Outcome {
         Outcome {
             ok: false,
             notes: vec![note.into()],
@@ -393,7 +404,7 @@ fn test_step(ctx: &Ctx, cmds: &[Cmd], ignored_label: &str) -> Outcome {
     finish_tests(&run, ignored_label)
 }
 
-fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
+pub fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
     let r = &run.report;
     let counts = r.counts();
     let lib = library_counts(r);

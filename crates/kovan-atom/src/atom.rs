@@ -172,9 +172,9 @@ impl<T: Send + Sync + 'static> Atom<T> {
     /// Stores `new` if the cell still holds the value `current` guards (compared by identity,
     /// not by `==`).
     ///
-    /// `Ok` carries a guard for the cell's value after the exchange: the value just stored, or,
-    /// if another writer replaced it in the meantime while the era moved on, the newer value
-    /// this thread could protect. `Err` hands `new` back when the cell held something else.
+    /// `Ok` carries a guard for the value just stored (it stays alive while the guard does,
+    /// even if another writer replaces it at once). `Err` hands `new` back when the cell held
+    /// something else.
     ///
     /// ```
     /// # use kovan_atom as kovan;
@@ -194,9 +194,11 @@ impl<T: Send + Sync + 'static> Atom<T> {
         if self.inner.peek_raw(Ordering::Relaxed) != expected {
             return Err(new);
         }
-        // Pinned before the node is published, so the revalidation below is sound.
         let guard = pin();
         let fresh = NodeBox::new(new);
+        // Before publishing: once published, another writer may unlink and retire the node,
+        // and the `Ok` guard must keep it.
+        guard.cover(fresh.birth_era());
         // AcqRel: as in `store`. Acquire on failure: nothing is read, but the cell's failure load
         // is at least Acquire anyway.
         match self.inner.compare_exchange_raw(
@@ -209,11 +211,13 @@ impl<T: Send + Sync + 'static> Atom<T> {
                 let published = fresh.into_raw();
                 // SAFETY: unlinked by the exchange above; only this call retires it.
                 unsafe { retire_unlinked(held(old)) };
+                // Mutant: the pre-fix code, which may show a later writer's value.
+                #[cfg(kovan_mutant = "atom_cas_revalidates")]
                 // Acquire: the reload (if any) pairs with the Release of the write it reads.
-                let shown = self
+                let published = self
                     .inner
                     .revalidate_raw(published, Ordering::Acquire, &guard);
-                Ok(AtomGuard::new(guard, held(shown)))
+                Ok(AtomGuard::new(guard, held(published)))
             }
             Err(_) => Err(fresh.into_inner()),
         }
@@ -298,17 +302,18 @@ impl<T: Send + Sync + 'static> Atom<T> {
 }
 
 impl<T: Send + Sync + 'static> Drop for Atom<T> {
-    /// Retires the current value: one retirement (amortised constant work), no flush and no
-    /// scan of other threads. The value's destructor runs, on some thread, once its batch is
-    /// freed; call [`flush`](kovan_reclaim::flush) to push it along, or use
-    /// [`into_inner`](Atom::into_inner) to get the value back at once. Retiring (rather than
-    /// freeing) also keeps the stack flat when values own further `Atom`s: the reclaimer
-    /// frees such chains iteratively.
+    /// Drops the current value here and now, as a `Box` (and 0.1.12, and `ArcSwap`) would:
+    /// a value holding a file, a socket or a lock releases it at this drop, not at a later
+    /// flush. A value that owns further `Atom`s drops them in turn, recursively, like nested
+    /// `Box`es. Values replaced earlier were retired then and are dropped once no guard can
+    /// reach them.
     fn drop(&mut self) {
         let node = held(*self.inner.get_mut());
-        // SAFETY: `&mut self`: no reader can reach the node through this cell any more; only
-        // this drop retires it.
-        unsafe { retire_unlinked(node) };
+        // SAFETY: every `AtomGuard` and `AtomMapGuard` borrows this cell, so `&mut self` means
+        // none is alive on any thread (whatever handed us exclusive access, a join or the last
+        // `Arc`, orders their end before this); the current value is never retired (only
+        // unlinked nodes are), and came from `NodeBox::new`.
+        unsafe { Node::dealloc(node) };
     }
 }
 
@@ -608,12 +613,12 @@ impl<T: Send + Sync + 'static> AtomOption<T> {
 }
 
 impl<T: Send + Sync + 'static> Drop for AtomOption<T> {
-    /// Retires the current value, if any: at most one retirement, as for [`Atom`].
+    /// Drops the current value, if any, here and now, as for [`Atom`].
     fn drop(&mut self) {
         if let Some(node) = NonNull::new(*self.inner.get_mut()) {
-            // SAFETY: `&mut self`: no reader can reach the node through this cell any more;
-            // only this drop retires it.
-            unsafe { retire_unlinked(node) };
+            // SAFETY: as for `Atom`: the guards borrow this cell, so none is alive; the current
+            // value is never retired, and came from `NodeBox::new`.
+            unsafe { Node::dealloc(node) };
         }
     }
 }

@@ -77,6 +77,11 @@ impl<T> Atomic<T> {
     /// link out of a node that another thread had already unlinked is not protected, because
     /// the node behind that link may have been retired (and freed) before this load.
     ///
+    /// Two more conditions: `guard` must belong to the domain that retires the pointee (a
+    /// guard of another domain reserves nothing there), and the pointer must have been
+    /// published with `Release` or stronger (a store, swap or compare-and-swap of this cell),
+    /// so that this load sees the pointee's birth era, written before publication.
+    ///
     /// The load is at least `Acquire` whatever `order` says. Its common case is one pointer
     /// load, one load of the era clock and one compare.
     ///
@@ -117,7 +122,8 @@ impl<T> Atomic<T> {
     }
 
     /// Stores `new` and returns the pointer it replaced. The caller unlinked the returned
-    /// pointee, so it may read it until it retires it.
+    /// pointee, so it may read it until it retires it (longer only if a live guard protects
+    /// it: see [`Shared::retire`]).
     ///
     /// ```
     /// # use kovan_atom as kovan;
@@ -488,10 +494,19 @@ impl<T: Send + 'static> Shared<'_, Node<T>> {
     /// `guard`'s thread: its value drops, on some thread, once no guard can reach it. A null
     /// pointer is ignored.
     ///
+    /// After this call the caller may still read the node only through a pointer that a live
+    /// guard protects: one loaded with [`Atomic::load`] (or returned by a failed
+    /// compare-and-swap) from the live structure, or published by this thread through
+    /// [`NodeBox::into_shared`](crate::NodeBox::into_shared), for as long as that guard lives.
+    /// A node known only from the value a swap or a successful compare-and-swap returned is
+    /// not protected once retired: it may be freed even while `guard` lives. (Covering every
+    /// retired node until the guard drops would make a writer's long guard hold back all that
+    /// it retires meanwhile, the unbounded garbage this crate avoids.)
+    ///
     /// # Safety
     /// - the node was allocated for the domain `guard` belongs to;
     /// - the caller unlinked it: no new reader can reach it from a live structure;
-    /// - it is retired exactly once, and the caller does not use it after its own guards drop.
+    /// - it is retired exactly once, and the caller uses it afterwards only as said above.
     ///
     /// ```
     /// # use kovan_atom as kovan;

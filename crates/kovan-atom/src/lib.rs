@@ -11,7 +11,8 @@
 //! - [`Atom<T>`], [`AtomOption<T>`], [`AtomGuard`], [`AtomMap`], [`AtomMapGuard`],
 //!   [`Removed<T>`]: a cell that readers borrow and writers replace, with no `unsafe` at the call
 //!   site.
-//! - [`BirthEra`] and [`current_era`]: views of the era clock, kept for 0.1.12 code.
+//! - [`BirthEra`] and [`current_era`] (deprecated): the 0.1.12 era counter, with its 0.1.12
+//!   behaviour; reclamation does not use it.
 //!
 //! Protection has hazard-pointer scope: a pointer loaded under a guard stays valid while the
 //! guard lives **if it was reachable from the live structure when it was loaded**. Following a
@@ -32,9 +33,10 @@
 //! (`kovan::Atom`); this crate is the layer, `kovan` is what applications depend on.
 //!
 //! Feature `std` (default) adds everything that uses the process-wide default domain: [`pin`],
-//! [`flush`], [`retire`], [`RetiredNode::new`], [`NodeBox::new`] and the `Atom` family. Without
-//! it the crate is `#![no_std]`; nodes are built with `*_in(&Domain, ..)` constructors and
-//! threads register handles with a [`Domain`] explicitly.
+//! [`flush`], [`retire`], [`RetiredNode::new`], [`NodeBox::new`] and the `Atom` family; and the
+//! deprecated [`BirthEra`] and [`current_era`]. Without it the crate is `#![no_std]`; nodes are
+//! built with `*_in(&Domain, ..)` constructors and threads register handles with a [`Domain`]
+//! explicitly.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -43,6 +45,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 mod atom;
 mod atomic;
+#[cfg(feature = "std")]
 mod era;
 mod node_box;
 mod retired;
@@ -51,9 +54,9 @@ mod retired;
 pub use atom::{Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed};
 pub use atomic::{Atomic, Shared};
 pub use core::sync::atomic::Ordering;
-pub use era::BirthEra;
 #[cfg(feature = "std")]
-pub use era::current_era;
+#[allow(deprecated)]
+pub use era::{BirthEra, current_era};
 pub use kovan_reclaim::{Domain, Guard, Node};
 #[cfg(feature = "std")]
 pub use kovan_reclaim::{flush, pin};

@@ -5,7 +5,6 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
 
 use kovan_reclaim::{Domain, Guard, Node};
 
@@ -87,11 +86,10 @@ impl<T> NodeBox<T> {
     /// ```
     /// # use kovan_atom as kovan;
     /// let node = kovan::NodeBox::new(());
-    /// assert!(node.birth_era() <= kovan::current_era());
+    /// assert!(node.birth_era() <= kovan_reclaim::default_domain().era());
     /// ```
     pub fn birth_era(&self) -> u64 {
-        // Relaxed: written before this box existed, and read by its owner only.
-        self.node().header().birth_era().load(Ordering::Relaxed)
+        self.node().birth_era()
     }
 
     /// Gives up ownership: the node is now the caller's to publish, retire or free.
@@ -127,6 +125,11 @@ impl<T> NodeBox<T> {
 
     /// Gives up ownership, as a [`Shared`] for storing into an [`Atomic`](crate::Atomic).
     ///
+    /// The node stays valid for `'g`, also after the caller publishes it and another thread
+    /// unlinks and retires it: `guard`'s reservation is raised to cover the node's birth era
+    /// ([`Guard::cover`]) before the node can be published. `guard` must belong to the domain
+    /// the node was allocated for.
+    ///
     /// ```
     /// # use kovan_atom as kovan;
     /// use kovan::{Atomic, NodeBox, Ordering, pin};
@@ -138,8 +141,10 @@ impl<T> NodeBox<T> {
     /// // SAFETY: unlinked above, retired once.
     /// unsafe { last.retire(&guard) };
     /// ```
-    pub fn into_shared<'g>(self, _guard: &'g Guard) -> Shared<'g, Node<T>> {
-        // SAFETY: a live node that stays allocated until the caller retires (or frees) it.
+    pub fn into_shared<'g>(self, guard: &'g Guard) -> Shared<'g, Node<T>> {
+        guard.cover(self.birth_era());
+        // SAFETY: a live node that stays allocated for 'g: nobody can retire it before it is
+        // published, and from then on `guard`'s reservation covers its birth era.
         unsafe { Shared::from_raw(self.into_raw()) }
     }
 

@@ -3,7 +3,6 @@
 
 use alloc::boxed::Box;
 use core::fmt;
-use core::sync::atomic::Ordering;
 
 use kovan_reclaim::{Domain, NodeHeader};
 
@@ -45,7 +44,7 @@ impl RetiredNode {
     /// ```
     /// # use kovan_atom as kovan;
     /// let header = kovan::RetiredNode::new();
-    /// assert!(header.birth_era() <= kovan::current_era());
+    /// assert!(header.birth_era() <= kovan_reclaim::default_domain().era());
     /// ```
     #[cfg(feature = "std")]
     pub fn new() -> Self {
@@ -76,8 +75,7 @@ impl RetiredNode {
     /// assert!(header.birth_era() >= 1);
     /// ```
     pub fn birth_era(&self) -> u64 {
-        // Relaxed: read-only outside the protocol, which writes the word only after retire.
-        self.header.birth_era().load(Ordering::Relaxed)
+        self.header.birth_era()
     }
 }
 

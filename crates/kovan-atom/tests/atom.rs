@@ -374,3 +374,83 @@ fn a_guard_on_another_thread_outlives_stores_flushes_and_drops() {
     drop(outer);
     TALLY.assert_all_dropped();
 }
+
+/// Issue 11.5: the `Ok` guard of `compare_and_swap` shows the value it stored, even when the
+/// era moved since the caller pinned and another writer replaces the value right after the
+/// exchange (from the stall point of the protected load the old code ran before returning),
+/// and the stored value stays alive under that guard after it is replaced and flushed.
+#[test]
+fn compare_and_swap_returns_the_value_it_stored() {
+    use kovan_reclaim::stall::{self, Step};
+
+    static TALLY: Tally = Tally::new();
+    let atom = Arc::new(Atom::new(Tracked::new(&TALLY, 0)));
+    let current = atom.load();
+    for _ in 0..3 {
+        kovan_atom::flush(); // the era moves past `current`'s reservation
+    }
+    let replaced = Arc::new(AtomicUsize::new(0));
+    stall::set_hook({
+        let (atom, replaced) = (Arc::clone(&atom), Arc::clone(&replaced));
+        move |step| {
+            if step == Step::ProtectPublished && replaced.fetch_add(1, Ordering::SeqCst) == 0 {
+                atom.store(Tracked::new(&TALLY, 99));
+            }
+        }
+    });
+    let stored = atom
+        .compare_and_swap(&current, Tracked::new(&TALLY, 1))
+        .ok()
+        .expect("the cell still held `current`");
+    stall::clear_hook();
+    assert_eq!(
+        stored.get(),
+        1,
+        "the Ok guard shows the value this call stored"
+    );
+    drop(current);
+    // Replaced and flushed from another thread: the guard keeps it.
+    thread::scope(|s| {
+        s.spawn(|| {
+            atom.store(Tracked::new(&TALLY, 2));
+            for _ in 0..4 {
+                kovan_atom::flush();
+            }
+        });
+    });
+    assert_eq!(stored.get(), 1);
+    drop(stored);
+    drop(atom);
+    TALLY.assert_all_dropped();
+}
+
+/// Writers racing `compare_and_swap` while the era moves: every `Ok` guard shows the value
+/// its own call stored.
+#[test]
+fn racing_compare_and_swap_guards_show_their_own_values() {
+    static TALLY: Tally = Tally::new();
+    let atom = Atom::new(Tracked::new(&TALLY, 0));
+    let wins = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for t in 0..THREADS as u64 {
+            let (atom, wins) = (&atom, &wins);
+            s.spawn(move || {
+                for i in 0..OPS as u64 {
+                    let mine = (t + 1) * 1_000_000 + i;
+                    let current = atom.load();
+                    if i % 7 == 0 {
+                        kovan_atom::flush();
+                    }
+                    if let Ok(stored) = atom.compare_and_swap(&current, Tracked::new(&TALLY, mine))
+                    {
+                        assert_eq!(stored.get(), mine);
+                        wins.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert!(wins.load(Ordering::Relaxed) > 0);
+    drop(atom);
+    TALLY.assert_all_dropped();
+}

@@ -7,8 +7,6 @@
 //!   lazily allocated pages so that [`MAX_THREADS`] threads can register without reserving memory
 //!   for all of them up front.
 //! - [`DomainState`]: the era clock, the slow-path counter and the lock-free thread-id [`Registry`].
-//! - [`NodeHeader`]: the `#[repr(C)]` header that starts every retirable object, and the bit
-//!   encodings the protocol stores in it.
 //! - [`sync`]: the one module through which the workspace imports atomics, so that `--cfg loom`
 //!   swaps every protocol atomic for loom's model-checked version.
 //!
@@ -19,18 +17,13 @@
 extern crate alloc;
 
 mod domain;
-mod node;
 mod slots;
 pub mod sync;
 mod word_pair;
 
 pub use domain::{DomainState, Registry, RegistryFull};
-pub use node::{
-    Destructor, INVALID_ADDR, NodeHeader, REFS_BIAS, SlotRef, decode_slot_ref, encode_slot_ref,
-    is_marked, mark, unmark,
-};
 pub use slots::{
-    HelpMailbox, ListHead, MAX_PAGES, MAX_THREADS, Reservation, SLOTS_PER_PAGE, SLOTS_PER_THREAD,
-    SlotPage, ThreadSlots,
+    HelpMailbox, ListHead, ListNode, MAX_PAGES, MAX_THREADS, Reservation, SLOTS_PER_PAGE,
+    SLOTS_PER_THREAD, SlotPage, ThreadSlots,
 };
 pub use word_pair::WordPair;

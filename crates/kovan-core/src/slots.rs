@@ -2,9 +2,18 @@
 
 use core::ptr;
 
-use crate::node::{INVALID_ADDR, NodeHeader};
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 use crate::word_pair::WordPair;
+
+/// An object linked into a reservation list or a parked chain. Only the protocol crate knows
+/// its layout; this crate stores and compares the pointers and never dereferences them.
+#[repr(C)]
+pub struct ListNode {
+    _opaque: [u8; 0],
+}
+
+/// The `lo` word of an inactive reservation's list: an address that is never a node.
+const INACTIVE_WORD: usize = usize::MAX;
 
 /// Reservations per thread: index 0 is the guard-wide reservation, 1 and 2 serve helpers.
 pub const SLOTS_PER_THREAD: usize = 3;
@@ -35,8 +44,8 @@ pub enum ListHead {
     Inactive,
     /// In use, nothing inserted since the owner last captured the list.
     Empty,
-    /// In use; the head of the inserted nodes (possibly a [`mark`](crate::mark)ed terminal).
-    Nodes(*mut NodeHeader),
+    /// In use; the head of the inserted nodes.
+    Nodes(*mut ListNode),
 }
 
 impl ListHead {
@@ -44,7 +53,7 @@ impl ListHead {
     #[inline]
     pub fn encode(self) -> u64 {
         match self {
-            ListHead::Inactive => INVALID_ADDR as u64,
+            ListHead::Inactive => INACTIVE_WORD as u64,
             ListHead::Empty => 0,
             // Slot words are integers (they share a 16-byte CAS with a tag); exposing the
             // provenance here lets `decode` rebuild a usable pointer.
@@ -56,7 +65,7 @@ impl ListHead {
     #[inline]
     pub fn decode(word: u64) -> Self {
         match word as usize {
-            INVALID_ADDR => ListHead::Inactive,
+            INACTIVE_WORD => ListHead::Inactive,
             0 => ListHead::Empty,
             addr => ListHead::Nodes(ptr::with_exposed_provenance_mut(addr)),
         }
@@ -134,12 +143,12 @@ impl Reservation {
 /// The slow-path mailbox of a thread: a request and its answer.
 #[derive(Debug)]
 pub struct HelpMailbox {
-    /// `(INVALID_ADDR, tag)` while a request is pending; the answer `(pointer, era)` after.
+    /// `(usize::MAX, tag)` while a request is pending; the answer `(pointer, era)` after.
     pub result: WordPair,
     /// Address of the atomic pointer the requester wants loaded (protect mode).
     pub pointer: AtomicPtr<()>,
     /// The object that holds `pointer`, which helpers must keep protected while reading it.
-    pub parent: AtomicPtr<NodeHeader>,
+    pub parent: AtomicPtr<ListNode>,
     /// Birth era of `parent` (or of its batch, once retired).
     pub parent_era: AtomicU64,
 }
@@ -161,7 +170,7 @@ impl HelpMailbox {
 pub struct ThreadSlots {
     reservations: [Reservation; SLOTS_PER_THREAD],
     mailbox: HelpMailbox,
-    parked: AtomicPtr<NodeHeader>,
+    parked: AtomicPtr<ListNode>,
 }
 
 #[cfg(all(not(loom), target_pointer_width = "64"))]
@@ -190,7 +199,7 @@ impl ThreadSlots {
 
     /// A batch parked by an exiting owner of this id, waiting for adoption (null when none).
     #[inline]
-    pub fn parked(&self) -> &AtomicPtr<NodeHeader> {
+    pub fn parked(&self) -> &AtomicPtr<ListNode> {
         &self.parked
     }
 }
@@ -222,8 +231,8 @@ mod tests {
 
     #[test]
     fn list_heads_round_trip() {
-        let mut node = NodeHeader::new(0);
-        let ptr: *mut NodeHeader = &mut node;
+        let mut node = 0u64;
+        let ptr: *mut ListNode = (&raw mut node).cast();
         for head in [ListHead::Inactive, ListHead::Empty, ListHead::Nodes(ptr)] {
             assert_eq!(ListHead::decode(head.encode()), head);
         }
@@ -253,7 +262,7 @@ mod tests {
             Ok(ListHead::Empty)
         );
         reservation.store_reserved_era(9, SeqCst);
-        assert_eq!(reservation.list().load(SeqCst), (INVALID_ADDR as u64, 6));
+        assert_eq!(reservation.list().load(SeqCst), (INACTIVE_WORD as u64, 6));
         assert_eq!(reservation.era_pair().load(SeqCst), (9, 0));
     }
 

@@ -26,3 +26,45 @@ pub const PROTECT_ROUNDS: usize = 1;
 /// The reserved era during an escalated protected load: every batch is eligible for the slot.
 /// It is held for one pointer load, then lowered.
 pub const ESCALATED_ERA: u64 = u64::MAX;
+
+/// The most retired-but-unfreed nodes a domain can hold (docs/protocol.md §5), given:
+///
+/// - `threads`: the most threads registered with the domain at once (T);
+/// - `lagging`: how many of their reservations may lag, that is, sit stalled inside a guard or
+///   stay published by a thread that is alive but not pinning while the era moves (k). A
+///   thread that keeps loading inside one long guard is not lagging but outside the bound: each
+///   protected load that finds the era moved raises its reservation, so the guard holds what
+///   is retired while it lives, as in epoch schemes (§5, "A long guard");
+/// - `unretired`: the most nodes allocated and not yet retired at once (n: the structure's
+///   nodes plus what threads hold between allocating and retiring).
+///
+/// It does not cover a thread stalled inside an escalated protected load (§5). With
+/// R = [`RETIRE_FREQ`], F = [`EPOCH_FREQ`], S = T + R + T² (the largest batch) and
+/// O = T·(T + R) + T² (open and parked batches), the bound is
+/// `O + (2·T·F + O) + k·(n + T·(F/R + 4))·S`.
+///
+/// ```
+/// use kovan_reclaim::garbage_bound;
+///
+/// // One reader stalled in a guard over a one-node structure, two writers (T = 3).
+/// assert_eq!(garbage_bound(3, 1, 1), 2_632);
+/// assert_eq!(garbage_bound(65_536, 65_536, 1), usize::MAX);
+/// ```
+///
+/// Saturates at `usize::MAX` instead of overflowing.
+pub const fn garbage_bound(threads: usize, lagging: usize, unretired: usize) -> usize {
+    let t = threads;
+    let epoch = EPOCH_FREQ as usize;
+    let t_squared = t.saturating_mul(t);
+    let largest_batch = t.saturating_add(RETIRE_FREQ).saturating_add(t_squared);
+    let open_and_parked = t
+        .saturating_mul(t.saturating_add(RETIRE_FREQ))
+        .saturating_add(t_squared);
+    let kept_up = t.saturating_mul(2 * epoch).saturating_add(open_and_parked);
+    let per_lagging = unretired
+        .saturating_add(t.saturating_mul(epoch / RETIRE_FREQ + 4))
+        .saturating_mul(largest_batch);
+    open_and_parked
+        .saturating_add(kept_up)
+        .saturating_add(lagging.saturating_mul(per_lagging))
+}

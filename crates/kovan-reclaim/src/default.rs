@@ -1,16 +1,41 @@
 //! The process-wide default domain and the thread-local default handle (feature `std`).
 
+use core::cell::Cell;
+use core::ptr::NonNull;
 use std::sync::OnceLock;
 
-use kovan_core::{Destructor, NodeHeader};
-
 use crate::domain::Domain;
-use crate::handle::{Guard, LocalHandle};
+use crate::handle::{Guard, HandleBox, LocalHandle};
+use crate::header::{Destructor, NodeHeader};
 
 static DEFAULT_DOMAIN: OnceLock<Domain> = OnceLock::new();
 
 std::thread_local! {
     static HANDLE: LocalHandle = register_default();
+    /// A default-domain handle of this thread whose exit is running (the thread-local one
+    /// being torn down, a temporary one, or either finishing at its last guard's drop). No
+    /// destructor of its own, so it stays readable during the teardown.
+    static EXITING: Cell<Option<NonNull<HandleBox>>> = const { Cell::new(None) };
+}
+
+/// Runs `exit`, the exit of the default-domain handle `inner`, with `inner` published in
+/// `EXITING`: destructors that the exit runs and that pin, retire or flush after the
+/// thread-local handle is gone join this exit (one id, a flat stack, freed round by round)
+/// instead of registering a handle each, whose exits would nest.
+pub(crate) fn run_exit(inner: NonNull<HandleBox>, exit: impl FnOnce()) {
+    /// Puts the previous value back, also when a destructor's panic unwinds through `exit`
+    /// (before the caller frees the handle).
+    struct Restore(Option<NonNull<HandleBox>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            EXITING.set(self.0);
+        }
+    }
+    #[cfg(not(kovan_mutant = "teardown_registers_temporary"))]
+    let _restore = Restore(EXITING.replace(Some(inner)));
+    #[cfg(kovan_mutant = "teardown_registers_temporary")]
+    let _ = inner;
+    exit();
 }
 
 /// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`].
@@ -22,15 +47,29 @@ fn register_default() -> LocalHandle {
     LocalHandle::new_static(default_domain()).unwrap_or_else(|full| panic!("kovan: {full}"))
 }
 
-/// Runs `f` with the current thread's default handle. After the thread's TLS has been torn
-/// down (a pin, retire or flush from another thread-local's destructor), `f` gets a temporary
-/// handle with its own thread id instead, so the operation stays protected and loses nothing.
+/// Runs `f` with the current thread's default handle. While a default-domain handle of this
+/// thread runs its exit after the thread-local handle is torn down (or during that teardown),
+/// `f` gets the exiting handle: what it retires is freed by the exit's next round. Otherwise,
+/// after the thread-local handle is gone (a pin, retire or flush from a later thread-local
+/// destructor), `f` gets a temporary handle with its own thread id, so the operation stays
+/// protected and loses nothing.
 #[inline]
 pub fn with_handle<R>(f: impl FnOnce(&LocalHandle) -> R) -> R {
     let mut f = Some(f);
     match HANDLE.try_with(|handle| (f.take().expect("called once"))(handle)) {
         Ok(result) => result,
-        Err(_) => (f.take().expect("not called when TLS is gone"))(&register_default()),
+        Err(_) => {
+            let f = f.take().expect("not called when TLS is gone");
+            match EXITING.get() {
+                Some(exiting) => {
+                    // SAFETY: set only while that handle's exit runs on this thread, and put
+                    // back before its state is freed (`run_exit`).
+                    let view = unsafe { LocalHandle::view(exiting) };
+                    f(&view)
+                }
+                None => f(&register_default()),
+            }
+        }
     }
 }
 

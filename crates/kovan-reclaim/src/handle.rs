@@ -4,12 +4,15 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 use core::marker::PhantomData;
+#[cfg(all(feature = "std", not(loom)))]
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
+use kovan_core::RegistryFull;
 use kovan_core::sync::{AtomicPtr, Ordering};
-use kovan_core::{Destructor, NodeHeader, RegistryFull};
 
 use crate::domain::Domain;
+use crate::header::{Destructor, NodeHeader};
 use crate::local::Local;
 use crate::node::Node;
 
@@ -17,7 +20,9 @@ use crate::node::Node;
 /// whichever of the owner handle and the last guard goes second frees it.
 pub(crate) struct HandleBox {
     local: Local,
-    _domain: Option<Arc<Domain>>,
+    /// Keeps the domain alive; `None` for the process-wide default domain, which is `'static`.
+    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    owned_domain: Option<Arc<Domain>>,
 }
 
 /// A thread's registration with a [`Domain`]: pins guards and retires nodes.
@@ -37,7 +42,7 @@ impl LocalHandle {
         let local = unsafe { Local::new(&domain, tid) };
         Ok(Self::from_box(HandleBox {
             local,
-            _domain: Some(domain),
+            owned_domain: Some(domain),
         }))
     }
 
@@ -49,7 +54,7 @@ impl LocalHandle {
         let local = unsafe { Local::new(domain, tid) };
         Ok(Self::from_box(HandleBox {
             local,
-            _domain: None,
+            owned_domain: None,
         }))
     }
 
@@ -59,6 +64,19 @@ impl LocalHandle {
             inner,
             _not_send: PhantomData,
         }
+    }
+
+    /// A handle on `inner` that does not own it (never dropped).
+    ///
+    /// # Safety
+    /// `inner` is a live handle state of the current thread, and it stays alive while the view
+    /// is used.
+    #[cfg(all(feature = "std", not(loom)))]
+    pub(crate) unsafe fn view(inner: NonNull<HandleBox>) -> ManuallyDrop<LocalHandle> {
+        ManuallyDrop::new(Self {
+            inner,
+            _not_send: PhantomData,
+        })
     }
 
     #[inline]
@@ -134,10 +152,44 @@ impl LocalHandle {
 impl Drop for LocalHandle {
     fn drop(&mut self) {
         if self.local().release_owner() {
-            // SAFETY: the thread exited and no guard refers to the box any more.
-            drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
+            // SAFETY: the owner handle is going and no guard is live.
+            unsafe { exit_and_free(self.inner) };
         }
     }
+}
+
+/// Runs the thread's exit and frees its state once the exit completed, also when a destructor
+/// that the exit runs panics (the exit then completes during the unwind, and so does this).
+///
+/// # Safety
+/// `inner` is a live box whose owner handle is gone and whose last guard (if any) is dropping:
+/// nothing else will free it.
+unsafe fn exit_and_free(inner: NonNull<HandleBox>) {
+    /// Frees the box when its thread exited; a destructor may have left a guard alive, whose
+    /// drop then finishes the exit and frees it.
+    struct FreeIfExited(NonNull<HandleBox>);
+    impl Drop for FreeIfExited {
+        fn drop(&mut self) {
+            // SAFETY: live until freed right here (function contract).
+            if unsafe { self.0.as_ref() }.local.has_exited() {
+                // SAFETY: exited, so no handle, guard or view refers to the box any more.
+                drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+            }
+        }
+    }
+    let free = FreeIfExited(inner);
+    // SAFETY: live until `free` drops (function contract).
+    let handle = unsafe { inner.as_ref() };
+    let exit = || handle.local.exit();
+    #[cfg(all(feature = "std", not(loom)))]
+    if handle.owned_domain.is_none() {
+        crate::default::run_exit(inner, exit);
+    } else {
+        exit();
+    }
+    #[cfg(not(all(feature = "std", not(loom))))]
+    exit();
+    drop(free);
 }
 
 impl fmt::Debug for LocalHandle {
@@ -167,7 +219,10 @@ impl Guard {
     ///
     /// The result stays valid until the guard drops, provided it was reachable from a live
     /// structure when loaded: following a link out of a node that was already unlinked is not
-    /// protected. The common case is one pointer load, one era load and one compare.
+    /// protected. The guard must belong to the domain that retires the pointee, and the pointer
+    /// must have been published with `Release` or stronger (so that this load sees the birth
+    /// era written before publication). The common case is one pointer load, one era load and
+    /// one compare.
     #[inline]
     pub fn protect<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
         self.local().protect(source, order)
@@ -183,6 +238,39 @@ impl Guard {
         order: Ordering,
     ) -> *mut T {
         self.local().revalidate(source, observed, order)
+    }
+
+    /// Raises this guard's reservation to cover an object born at `birth_era` (see
+    /// [`Node::birth_era`]), so that the object stays allocated until the guard drops even if
+    /// another thread unlinks and retires it meanwhile. Call it before publishing a node this
+    /// thread allocated, when the caller keeps using the node after publishing it; a pointer
+    /// obtained through [`protect`](Self::protect) needs nothing. Costs a compare when the
+    /// reservation covers the era already, otherwise one publication.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicPtr, Ordering};
+    /// use kovan_reclaim::{Domain, Node};
+    ///
+    /// let domain = Arc::new(Domain::new());
+    /// let handle = domain.register().unwrap();
+    /// let shared = AtomicPtr::new(std::ptr::null_mut());
+    /// let guard = handle.pin();
+    /// let node = handle.alloc_node(5u32);
+    /// // SAFETY: just allocated, not published.
+    /// guard.cover(unsafe { node.as_ref() }.birth_era());
+    /// shared.store(node.as_ptr(), Ordering::Release);
+    /// // Another thread may unlink and retire `node` now; it stays valid under `guard`.
+    /// // SAFETY: covered above.
+    /// assert_eq!(*unsafe { node.as_ref() }.value(), 5);
+    /// # drop(guard);
+    /// # let last = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    /// # // SAFETY: unlinked, retired once.
+    /// # unsafe { handle.retire_node(std::ptr::NonNull::new(last).unwrap()) };
+    /// ```
+    #[inline]
+    pub fn cover(&self, birth_era: u64) {
+        self.local().cover(birth_era);
     }
 
     /// Retires `node` through this guard's thread; see [`LocalHandle::retire_raw`].
@@ -225,8 +313,8 @@ impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
         if self.local().unpin() {
-            // SAFETY: the owner is gone and this was the last guard: nothing refers to the box.
-            drop(unsafe { Box::from_raw(self.inner.as_ptr()) });
+            // SAFETY: the owner is gone and this was the last guard.
+            unsafe { exit_and_free(self.inner) };
         }
     }
 }

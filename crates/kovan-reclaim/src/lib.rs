@@ -56,14 +56,16 @@ mod config;
 mod default;
 mod domain;
 mod handle;
+mod header;
 mod local;
 mod node;
 pub mod stall;
 
-pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ};
+pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};
 #[cfg(all(feature = "std", not(loom)))]
 pub use default::{default_domain, flush, pin, retire_raw, with_handle};
 pub use domain::Domain;
 pub use handle::{Guard, LocalHandle};
-pub use kovan_core::{Destructor, NodeHeader, RegistryFull};
+pub use header::{Destructor, NodeHeader};
+pub use kovan_core::RegistryFull;
 pub use node::Node;

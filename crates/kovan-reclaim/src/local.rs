@@ -4,16 +4,18 @@
 //! argument. Orderings that are not SeqCst say which operation they pair with.
 
 use core::cell::Cell;
+use core::mem;
 use core::ptr;
 
 use kovan_core::sync::{AtomicPtr, Ordering, fence};
-use kovan_core::{
-    Destructor, INVALID_ADDR, ListHead, NodeHeader, REFS_BIAS, Reservation, SlotRef, ThreadSlots,
-    decode_slot_ref, encode_slot_ref, is_marked, mark, unmark,
-};
+use kovan_core::{ListHead, Reservation, ThreadSlots};
 
 use crate::config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ};
 use crate::domain::Domain;
+use crate::header::{
+    Destructor, INVALID_ADDR, NodeHeader, REFS_BIAS, SlotRef, as_list_node, decode_slot_ref,
+    encode_slot_ref, from_list_node, is_marked, mark, unmark,
+};
 use crate::stall::{Step, point};
 
 /// The guard-wide reservation, the only one this protocol activates: the helper indices 1 and
@@ -75,15 +77,26 @@ impl Batch {
             // SAFETY: every member of an owned chain is a live, unpublished node.
             let header = unsafe { &*node };
             batch.len += 1;
-            batch.min_birth = batch
-                .min_birth
-                .min(header.birth_era().load(Ordering::Relaxed));
+            batch.min_birth = batch.min_birth.min(header.birth_era());
             batch.tail = node;
             node = header.batch_next();
         }
         batch.front = front;
         batch
     }
+}
+
+/// Where a thread's registration stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// The owner handle exists.
+    Owned,
+    /// The owner handle was dropped while a guard was live: the last guard's drop exits.
+    OwnerGone,
+    /// Thread exit is running (destructors it runs may pin and retire on this state).
+    Exiting,
+    /// The id is released; nothing may use this state any more.
+    Exited,
 }
 
 /// The per-thread state behind a `LocalHandle` and its guards. Only its thread touches it.
@@ -102,8 +115,7 @@ pub(crate) struct Local {
     /// Refs nodes of batches whose count reached zero, linked through `next`.
     free_list: Cell<*mut NodeHeader>,
     in_reclaim: Cell<bool>,
-    owner_gone: Cell<bool>,
-    exiting: Cell<bool>,
+    life: Cell<Life>,
 }
 
 impl Local {
@@ -129,8 +141,7 @@ impl Local {
             retired: Cell::new(0),
             free_list: Cell::new(ptr::null_mut()),
             in_reclaim: Cell::new(false),
-            owner_gone: Cell::new(false),
-            exiting: Cell::new(false),
+            life: Cell::new(Life::Owned),
         };
         local.adopt_from(slots);
         local
@@ -164,27 +175,35 @@ impl Local {
     pub(crate) fn pin(&self) {
         let count = self.pin_count.get();
         self.pin_count.set(count + 1);
-        if count == 0 {
-            // Relaxed: pin only decides whether to republish; every pointer obtained under the
-            // guard is validated by `protect`, which orders its own loads.
-            if self.domain().state().era().load(Ordering::Relaxed) != self.cached_era.get() {
-                self.update_reservation();
-            }
+        // Relaxed: pin only decides whether to republish; every pointer obtained under the
+        // guard is validated by `protect`, which orders its own loads.
+        if count == 0
+            && self.domain().state().era().load(Ordering::Relaxed) != self.cached_era.get()
+        {
+            self.pin_slow();
         }
     }
 
-    /// Leaves a critical section; once the owner handle is gone, the outermost exit retires the
-    /// thread. Returns `true` when the caller must free this state.
+    /// The outermost pin after the era moved. The count is raised first so that pins made by
+    /// the destructors it runs nest (I5); no `Guard` exists yet to lower it if one panics, so
+    /// an unwind guard does.
+    #[cold]
+    fn pin_slow(&self) {
+        #[cfg(not(kovan_mutant = "pin_panic_keeps_count"))]
+        let unpin = UnpinOnUnwind(self);
+        self.update_reservation();
+        #[cfg(not(kovan_mutant = "pin_panic_keeps_count"))]
+        mem::forget(unpin);
+    }
+
+    /// Leaves a critical section. Returns `true` when the owner handle is gone and this was the
+    /// last guard: the caller then runs [`exit`](Self::exit).
     #[inline]
     pub(crate) fn unpin(&self) -> bool {
         let count = self.pin_count.get();
         debug_assert!(count > 0, "unpin without pin");
         self.pin_count.set(count - 1);
-        if count == 1 && self.owner_gone.get() && !self.exiting.get() {
-            self.exit();
-            return true;
-        }
-        false
+        count == 1 && self.life.get() == Life::OwnerGone
     }
 
     /// Captures and releases the guard slot's list, then publishes the current era.
@@ -241,6 +260,21 @@ impl Local {
             return observed;
         }
         self.protect_slow(source, order)
+    }
+
+    /// Raises the live guard's reservation to cover an object born at `birth_era` (no-op when
+    /// it does already), so that the object stays allocated until the guard drops even if
+    /// another thread unlinks and retires it. Only raises: every earlier load stays covered.
+    #[inline]
+    pub(crate) fn cover(&self, birth_era: u64) {
+        debug_assert!(self.is_pinned(), "cover outside a guard");
+        #[cfg(not(kovan_mutant = "cover_is_noop"))]
+        if birth_era > self.cached_era.get() {
+            // Relaxed: the caller read `birth_era` from this clock (or from an object it reached
+            // through an Acquire access), so coherence makes this load at least `birth_era`.
+            let era = self.domain().state().era().load(Ordering::Relaxed);
+            self.publish(era);
+        }
     }
 
     /// Era changed since the last publication. Bound: `PROTECT_ROUNDS` rounds, then one
@@ -300,7 +334,7 @@ impl Local {
         let header = unsafe { &*node };
         // SAFETY: as above: nobody else can read the destructor word yet.
         unsafe { header.set_destructor(destructor) };
-        let birth = header.birth_era().load(Ordering::Relaxed);
+        let birth = header.birth_era();
         let batch = self.batch.get();
         header.set_batch_next(batch.front);
         self.batch.set(Batch {
@@ -320,16 +354,20 @@ impl Local {
         }
     }
 
-    /// Advances the era. No thread ever waits for a stable era here (pins publish once and
-    /// protected loads escalate), so there is no slow-path request to help first.
+    /// Adopts parked batches, if any, and advances the era. No thread ever waits for a stable
+    /// era here (pins publish once and protected loads escalate), so there is no slow-path
+    /// request to help first.
     fn advance_era(&self) {
-        let state = self.domain().state();
         // Relaxed: a hint; the adoption below synchronises through the parked cells themselves.
-        if state.parked_count().load(Ordering::Relaxed) != 0 {
+        if self.domain().state().parked_count().load(Ordering::Relaxed) != 0 {
             self.adopt_parked();
         }
+        self.tick_era();
+    }
+
+    fn tick_era(&self) {
         // SeqCst: the era clock is part of the Dekker pairs of I2.
-        state.era().fetch_add(1, Ordering::SeqCst);
+        self.domain().state().era().fetch_add(1, Ordering::SeqCst);
     }
 
     /// Tries to place the open batch; on failure it stays open and grows.
@@ -438,23 +476,20 @@ impl Local {
     fn insert(&self, reservation: &Reservation, node: *mut NodeHeader) -> bool {
         // AcqRel: Release publishes the node's header words to the list owner's Acquire swap;
         // Acquire lets us read the previous list's nodes if we must traverse them.
-        match reservation.swap_list_head(ListHead::Nodes(node), Ordering::AcqRel) {
+        let head = ListHead::Nodes(as_list_node(node));
+        match reservation.swap_list_head(head, Ordering::AcqRel) {
             ListHead::Empty => true,
             // The owner deactivated after our scan. Undo; if the head moved on, somebody already
             // holds the node, so it counts as inserted.
             ListHead::Inactive => reservation
-                .compare_exchange_list_head(
-                    ListHead::Nodes(node),
-                    ListHead::Inactive,
-                    Ordering::AcqRel,
-                )
+                .compare_exchange_list_head(head, ListHead::Inactive, Ordering::AcqRel)
                 .is_err(),
             ListHead::Nodes(previous) => {
                 point(Step::RetireInserted);
                 // SAFETY: our node is alive: the batch bias is still held.
                 let linked = unsafe { &*node }.next().compare_exchange(
                     ptr::null_mut(),
-                    previous,
+                    from_list_node(previous),
                     // AcqRel: Release hands `previous` to the owner's traversal (its AcqRel swap).
                     Ordering::AcqRel,
                     // Acquire: pairs with the owner's tainting swap.
@@ -472,9 +507,10 @@ impl Local {
     /// Releases one reference per node of a captured list; batches reaching zero go to the free
     /// list. Bound: the list's length.
     fn traverse(&self, captured: ListHead) {
-        let ListHead::Nodes(mut node) = captured else {
+        let ListHead::Nodes(head) = captured else {
             return;
         };
+        let mut node = from_list_node(head);
         while !node.is_null() {
             debug_assert!(!is_marked(node) && node != invalid_node());
             // SAFETY: the node holds a reference on its batch until the decrement below.
@@ -529,9 +565,12 @@ impl Local {
 
     // ----- flush, parking, exit ---------------------------------------------------------------
 
-    /// Pushes this thread's garbage through: releases its own reservation when no guard is
-    /// live, adopts parked batches, advances the era, places the open batch even if small, and
-    /// runs what became free.
+    /// Pushes this thread's garbage through, to a fixpoint: releases its own reservation when
+    /// no guard is live, sweeps released ids, adopts parked batches, advances the era, then
+    /// places the open batch even if small and runs what became free, again for whatever
+    /// those destructors retire (see [`place_and_free`](Self::place_and_free)). What is left
+    /// is covered by a reservation. Bound: O(T) plus the lists and batches it touches, plus
+    /// one placement per generation of garbage that the destructors it runs retire.
     pub(crate) fn flush(&self) {
         #[cfg(not(kovan_mutant = "flush_drains_under_guard"))]
         let may_release_own = !self.is_pinned();
@@ -543,8 +582,30 @@ impl Local {
         self.sweep_released_ids();
         self.adopt_parked();
         self.advance_era();
-        self.submit();
-        self.reclaim();
+        self.place_and_free();
+    }
+
+    /// Places the open batch and runs what became free; while those destructors retire more
+    /// (the next link of a chain), places and frees that too. Only this thread's own
+    /// retirements start another round: its reservation is not captured again, so batches
+    /// that other threads place meanwhile cannot keep it going. Called from a destructor, it
+    /// places once and leaves the freeing to the running `reclaim`. Bound: one placement per
+    /// generation of garbage that the destructors retire.
+    fn place_and_free(&self) {
+        loop {
+            self.submit();
+            if self.free_list.get().is_null() || self.in_reclaim.get() {
+                return;
+            }
+            let retired = self.retired.get();
+            self.reclaim();
+            #[cfg(not(kovan_mutant = "flush_single_pass"))]
+            if self.retired.get() == retired {
+                return;
+            }
+            #[cfg(kovan_mutant = "flush_single_pass")]
+            return;
+        }
     }
 
     /// Deactivates the guard slot and releases its list. Only when no guard is live.
@@ -567,8 +628,8 @@ impl Local {
             }
             let slots = registry.slots(tid).expect("released ids have pages");
             let reservation = slots.reservation(GUARD_SLOT);
-            // Acquire: pairs with the inserter's Release swap.
-            if let ListHead::Nodes(_) = reservation.list_head(Ordering::Acquire) {
+            // Relaxed: a pre-check; the swap below acquires the list.
+            if let ListHead::Nodes(_) = reservation.list_head(Ordering::Relaxed) {
                 let captured = reservation.swap_list_head(ListHead::Inactive, Ordering::AcqRel);
                 self.traverse(captured);
             }
@@ -601,7 +662,7 @@ impl Local {
             .parked_count()
             .fetch_sub(1, Ordering::Relaxed);
         // SAFETY: the swap handed the parked chain to this thread alone.
-        let adopted = unsafe { Batch::from_chain(front) };
+        let adopted = unsafe { Batch::from_chain(from_list_node(front)) };
         let merged = self.batch.get().merge(adopted);
         self.batch.set(merged);
     }
@@ -613,7 +674,10 @@ impl Local {
             return;
         }
         // Release: publishes the chain to the adopter's Acquire swap.
-        let previous = self.slots().parked().swap(batch.front, Ordering::Release);
+        let previous = self
+            .slots()
+            .parked()
+            .swap(as_list_node(batch.front), Ordering::Release);
         debug_assert!(
             previous.is_null(),
             "own parked cell is adopted before parking again"
@@ -625,15 +689,15 @@ impl Local {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Marks the owner handle as gone; the thread retires now or when its last guard drops.
-    /// Returns `true` when it retired now (the caller then frees this state).
+    /// The owner handle is being dropped. Returns `true` when the thread must exit now (the
+    /// caller runs [`exit`](Self::exit)); otherwise the last guard's drop does.
     pub(crate) fn release_owner(&self) -> bool {
-        self.owner_gone.set(true);
-        if !self.is_pinned() && !self.exiting.get() {
-            self.exit();
-            return true;
+        debug_assert_eq!(self.life.get(), Life::Owned);
+        if self.is_pinned() {
+            self.life.set(Life::OwnerGone);
+            return false;
         }
-        false
+        true
     }
 
     /// Takes every reservation list and parked batch of the domain, then exits, freeing all of
@@ -651,19 +715,36 @@ impl Local {
             self.traverse(captured);
             self.adopt_from(slots);
         }
-        self.release_owner();
+        self.exit();
     }
 
-    /// Thread exit: deactivate, place or park the open batch, run what became free, return the
-    /// id. Bound: one round per generation of garbage that destructors create while it runs.
-    fn exit(&self) {
-        self.exiting.set(true);
+    /// Thread exit: rounds of deactivate, place or park the open batch, run what became free
+    /// (destructors may pin and retire on this state: the next round takes that), until a
+    /// round frees nothing; then advance the era if this thread retired since its last
+    /// advance, and return the id. A destructor that panics does not stop the exit: it
+    /// completes while the panic unwinds. If a destructor left a guard alive, the exit is
+    /// finished by that guard's drop instead. Bound: one round per generation of garbage that
+    /// destructors create, each O(T) plus the batch.
+    pub(crate) fn exit(&self) {
+        self.life.set(Life::Exiting);
+        #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
+        let finish = FinishExitOnUnwind(self);
+        self.exit_rounds();
+        #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
+        mem::forget(finish);
+        self.finish_exit();
+    }
+
+    /// Mutant: the exit rounds before the review, which release the reservation and free
+    /// again for as long as a round frees anything, whoever placed it.
+    #[cfg(kovan_mutant = "exit_loops_while_fed")]
+    fn exit_rounds(&self) {
         loop {
-            self.deactivate();
+            if !self.is_pinned() {
+                self.deactivate();
+            }
             point(Step::ExitDeactivated);
             self.adopt_from(self.slots());
-            #[cfg(kovan_mutant = "exit_frees_open_batch")]
-            self.free_open_batch_directly();
             self.submit();
             if !self.batch.get().is_empty() {
                 self.park();
@@ -671,10 +752,81 @@ impl Local {
             if self.free_list.get().is_null() {
                 break;
             }
-            // Destructors may pin (reactivating the slot) or retire: the next round handles it.
             self.reclaim();
         }
+    }
+
+    #[cfg(not(kovan_mutant = "exit_loops_while_fed"))]
+    fn exit_rounds(&self) {
+        // A destructor may have pinned and kept its guard (an earlier try of this exit, or the
+        // rounds below): its reservation stays, and that guard's drop finishes the exit.
+        if !self.is_pinned() {
+            self.deactivate();
+        }
+        point(Step::ExitDeactivated);
+        self.adopt_from(self.slots());
+        #[cfg(kovan_mutant = "exit_frees_open_batch")]
+        self.free_open_batch_directly();
+        self.place_and_free();
+        // Destructors that pinned reactivated the reservation, and other threads may have
+        // placed batches in it since. Releasing it frees those, but their destructors are not
+        // run here (they could pin again, and so on for as long as others place batches):
+        // they go back into the open batch, parked below for another thread to place.
+        #[cfg(not(kovan_mutant = "exit_deactivates_under_guard"))]
+        let release_own = !self.is_pinned();
+        #[cfg(kovan_mutant = "exit_deactivates_under_guard")]
+        let release_own = true;
+        if release_own {
+            self.deactivate();
+            self.requeue_freed();
+        }
+        if !self.batch.get().is_empty() {
+            self.park();
+        }
+    }
+
+    /// Turns the batches on the free list back into unplaced chains in the open batch. A
+    /// freed batch is unreachable for every reader, so placing it again only delays it.
+    /// Bound: the nodes of those batches.
+    fn requeue_freed(&self) {
+        let mut refs = self.free_list.replace(ptr::null_mut());
+        while !refs.is_null() {
+            // SAFETY: the batch count reached zero: this thread owns the whole batch.
+            let header = unsafe { &*refs };
+            // Relaxed: free-list links are written and read by this thread only.
+            let rest = header.next().load(Ordering::Relaxed);
+            // Members run from the front to the refs node through `batch_next`; the refs
+            // node's count word (zero) ends the chain as a null link.
+            let front = unmark(header.batch_link().load(Ordering::Relaxed));
+            header.set_batch_next(ptr::null_mut());
+            // SAFETY: as above; the chain is owned and no longer placed anywhere.
+            let chain = unsafe { Batch::from_chain(front) };
+            self.batch.set(self.batch.get().merge(chain));
+            refs = rest;
+        }
+    }
+
+    fn finish_exit(&self) {
+        if self.is_pinned() {
+            self.life.set(Life::OwnerGone);
+            return;
+        }
+        // A thread that retired fewer than EPOCH_FREQ nodes since its last advance would
+        // otherwise never move the era, and a run of such short-lived threads would leave the
+        // batches they placed in every reservation for good (docs/protocol.md §5). The batch
+        // is placed above, so the reservations that got its nodes release them at their next
+        // update.
+        #[cfg(not(kovan_mutant = "exit_skips_era_advance"))]
+        if self.retired.get() % EPOCH_FREQ != 0 {
+            self.tick_era();
+        }
+        self.life.set(Life::Exited);
         self.domain().state().registry().release(self.tid);
+    }
+
+    /// Whether the thread exited (its id is released): its state may be freed.
+    pub(crate) fn has_exited(&self) -> bool {
+        self.life.get() == Life::Exited
     }
 
     /// Mutant: runs the open batch's destructors at once (a use-after-free for readers).
@@ -772,10 +924,31 @@ fn at_least_acquire(order: Ordering) -> Ordering {
     }
 }
 
+/// Lowers the pin count raised by an outermost pin whose update unwound.
+struct UnpinOnUnwind<'a>(&'a Local);
+
+impl Drop for UnpinOnUnwind<'_> {
+    fn drop(&mut self) {
+        let local = self.0;
+        local.pin_count.set(local.pin_count.get() - 1);
+    }
+}
+
+/// Completes a thread exit whose destructor unwound: the remaining rounds run (a second panic
+/// aborts, as Rust does for a panic during unwinding) and the id is released.
+struct FinishExitOnUnwind<'a>(&'a Local);
+
+impl Drop for FinishExitOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.exit_rounds();
+        self.0.finish_exit();
+    }
+}
+
 impl Drop for Local {
     fn drop(&mut self) {
         debug_assert!(
-            self.exiting.get(),
+            self.has_exited(),
             "a Local is dropped only after its thread exited"
         );
     }

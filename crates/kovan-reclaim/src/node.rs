@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use core::ptr::NonNull;
 
-use kovan_core::NodeHeader;
+use crate::header::NodeHeader;
 
 use crate::domain::Domain;
 
@@ -39,10 +39,10 @@ impl<T> Node<T> {
         &mut self.value
     }
 
-    /// The protocol header.
+    /// The era stamped at allocation.
     #[inline]
-    pub fn header(&self) -> &NodeHeader {
-        &self.header
+    pub fn birth_era(&self) -> u64 {
+        self.header.birth_era()
     }
 
     /// Frees a node that was never published (or whose last reader is provably gone) and

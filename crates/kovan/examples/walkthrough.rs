@@ -84,5 +84,5 @@ fn main() {
 
     // Push this thread's garbage through now rather than at the next batch.
     kovan::flush();
-    println!("era is now {}", kovan::current_era());
+    println!("era is now {}", kovan::default_domain().era());
 }

@@ -98,13 +98,25 @@
 //!
 //! **Memory.** Each thread gathers up to [`RETIRE_FREQ`] (64) retired nodes in a batch before
 //! placing it; a batch that cannot be placed yet grows by another 64 before the next try. Every
-//! [`EPOCH_FREQ`] (128) retirements a thread advances the era. A reader stalled anywhere (inside
-//! a guard, or idle after its guards dropped) holds back only the batches containing a node born
-//! no later than its reserved era: what it could still have loaded. One state is not bounded: a
-//! protected load that saw the era move on all of its 16 rounds reserves every era for the
-//! length of one pointer load and one era load, then lowers its reservation; a thread stalled
-//! exactly there holds back every batch placed meanwhile. Every retired node is dropped exactly
-//! once, including nodes retired by threads that exit, and nodes retired from destructors.
+//! [`EPOCH_FREQ`] (128) retirements a thread advances the era, and once more when it exits if it
+//! retired anything since (so short-lived threads move the era too). A reader stalled anywhere
+//! (inside a guard, or idle after its guards dropped) holds back only the batches containing a
+//! node born no later than its reserved era: what it could still have loaded. The resulting
+//! bound, a formula of the thread count, the number of lagging readers and the structure's size,
+//! is [`garbage_bound`]. One state is not bounded: a protected load that saw the era move on all
+//! of its 16 rounds reserves every era for the length of one pointer load and one era load, then
+//! lowers its reservation; a thread stalled exactly there holds back every batch placed
+//! meanwhile. Every retired node is dropped exactly once, including nodes retired by threads
+//! that exit, and nodes retired from destructors (also during thread-local teardown, with a
+//! flat stack). When [`flush`] returns, everything the thread retired before or during the call
+//! is freed, unless a reservation still covers it: a live guard, or a thread that pinned and
+//! has not pinned or flushed since the era moved (its reservation stays published between
+//! guards, which keeps pinning a load and a compare).
+//!
+//! **Panics.** A destructor may panic on any path that runs destructors (pin, retire, flush,
+//! guard or handle drop, domain drop): the rest of its batch is still dropped, the panic then
+//! propagates, and the handle stays consistent (unpinned, its exit completed). A second panic
+//! while the first unwinds aborts, as Rust does.
 //!
 //! **Costs.** Each node carries a 40-byte header (32 bytes on 32-bit targets). At most
 //! [`MAX_THREADS`] (65,536) threads can be registered with a domain at once; ids of exited
@@ -125,10 +137,13 @@
 //!
 //! - [`Removed<T>`] owns the unlinked node itself instead of a bitwise copy, so readers and the
 //!   holder see one object (interior mutation included).
-//! - Dropping an [`Atom`] or [`AtomOption`] retires the current value (one retirement) instead of
-//!   freeing it and running a full [`flush`]; its destructor runs once the batch is freed.
+//! - Dropping an [`Atom`] or [`AtomOption`] drops the current value at once, as in 0.1.12, but
+//!   runs no [`flush`].
 //! - [`flush`] never frees what a live guard of the calling thread can reach.
-//! - [`BirthEra`] and [`current_era`] read the real era clock (0.1.12 kept a separate counter).
+//! - [`Atom::compare_and_swap`]'s `Ok` guard shows the value the call stored, as documented in
+//!   0.1.12 (the value stays alive under that guard even if another writer replaces it).
+//! - [`BirthEra`] and [`current_era`] keep 0.1.12's separate counter and are deprecated:
+//!   reclamation never used them; the clock is [`Domain::era`].
 //! - [`Atomic`] stores a pointer (not a `usize`), so provenance is kept;
 //!   [`Atomic::compare_exchange`] returns a protected pointer on failure.
 //! - [`retire`] still does not require `T: Send`, but the destructor may run on any thread:
@@ -145,17 +160,21 @@
 pub use crossbeam_utils::CachePadded;
 #[cfg(feature = "std")]
 pub use kovan_atom::{
-    Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed, current_era, flush, pin, retire,
+    Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed, flush, pin, retire,
     retire_reclaimable,
 };
 pub use kovan_atom::{
-    Atomic, BirthEra, Domain, Guard, Node, NodeBox, Ordering, Reclaimable, RetiredNode, Shared,
+    Atomic, Domain, Guard, Node, NodeBox, Ordering, Reclaimable, RetiredNode, Shared,
 };
+#[cfg(feature = "std")]
+#[allow(deprecated)]
+pub use kovan_atom::{BirthEra, current_era};
 pub use kovan_core::MAX_THREADS;
 #[cfg(feature = "std")]
 pub use kovan_reclaim::default_domain;
 pub use kovan_reclaim::{
     Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, PROTECT_ROUNDS, RETIRE_FREQ, RegistryFull,
+    garbage_bound,
 };
 
 /// The README's examples, compiled and run as doc tests.

@@ -18,6 +18,8 @@ pub const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
 pub struct Tally {
     pub created: AtomicUsize,
     pub dropped: AtomicUsize,
+    /// The most payloads alive at once (sampled at each creation).
+    pub peak: AtomicUsize,
     /// Values of dropped payloads, for tests that watch one node in particular.
     pub dropped_values: Mutex<Vec<u64>>,
 }
@@ -41,7 +43,9 @@ pub struct Canary {
 
 impl Canary {
     pub fn new(tally: &'static Tally, value: u64) -> Self {
-        tally.created.fetch_add(1, Ordering::SeqCst);
+        let created = tally.created.fetch_add(1, Ordering::SeqCst) + 1;
+        let live = created - tally.dropped.load(Ordering::SeqCst);
+        tally.peak.fetch_max(live, Ordering::SeqCst);
         Self {
             canary: AtomicUsize::new(LIVE as usize),
             value,

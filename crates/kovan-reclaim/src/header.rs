@@ -3,8 +3,8 @@
 use core::cell::UnsafeCell;
 use core::ptr;
 
-use crate::slots::{MAX_THREADS, SLOTS_PER_THREAD};
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kovan_core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kovan_core::{ListNode, MAX_THREADS, SLOTS_PER_THREAD};
 
 /// Runs the destructor of the object whose header is at the given address and frees its memory.
 ///
@@ -13,18 +13,37 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 /// that the destructor's installer allocated in the matching way.
 pub type Destructor = unsafe fn(*mut NodeHeader);
 
-/// An address that is never a node: "slot inactive" as a list head, "already traversed" as a
-/// `next` link.
-pub const INVALID_ADDR: usize = usize::MAX;
+/// An address that is never a node: "already traversed" as a `next` link.
+pub(crate) const INVALID_ADDR: usize = usize::MAX;
 
 /// Added to a batch's reference count while its insertions are in flight, so that concurrent
 /// traversals cannot drive the count to zero before every insertion has been counted.
-pub const REFS_BIAS: usize = 1 << (usize::BITS - 1);
+pub(crate) const REFS_BIAS: usize = 1 << (usize::BITS - 1);
 
 /// The header that starts every object handed to the reclamation protocol.
 ///
 /// A retirable type puts it first in a `#[repr(C)]` struct. Each word has several uses over the
-/// object's life; the protocol (kovan-reclaim) defines when each use is current.
+/// object's life, defined by this crate's protocol; safe code outside the crate can create a
+/// header and read its birth era, nothing else, so it cannot rewrite a word the protocol relies
+/// on:
+///
+/// ```compile_fail,E0624
+/// // The link word that slot lists and batches run through is private to the protocol.
+/// let header = kovan_reclaim::NodeHeader::new(1);
+/// let _ = header.next();
+/// ```
+///
+/// ```compile_fail,E0624
+/// // So is the batch reference count.
+/// let header = kovan_reclaim::NodeHeader::new(1);
+/// header.refs().store(0, core::sync::atomic::Ordering::Relaxed);
+/// ```
+///
+/// ```compile_fail,E0616
+/// // The birth era can be read, never written.
+/// let header = kovan_reclaim::NodeHeader::new(1);
+/// header.birth_era.store(0, core::sync::atomic::Ordering::Relaxed);
+/// ```
 #[repr(C, align(8))]
 pub struct NodeHeader {
     /// Slot-list link; during a batch scan, the encoded [`SlotRef`] the node is assigned to;
@@ -57,6 +76,11 @@ static_assertions::const_assert_eq!(core::mem::align_of::<NodeHeader>(), 8);
 
 impl NodeHeader {
     /// A header for an object allocated while the domain's era was `birth_era`.
+    ///
+    /// ```
+    /// let header = kovan_reclaim::NodeHeader::new(3);
+    /// assert_eq!(header.birth_era(), 3);
+    /// ```
     pub fn new(birth_era: u64) -> Self {
         Self {
             next: AtomicPtr::new(ptr::null_mut()),
@@ -67,7 +91,22 @@ impl NodeHeader {
         }
     }
 
+    /// The era stamped at allocation.
+    #[inline]
+    pub fn birth_era(&self) -> u64 {
+        // Relaxed: written once, before the object could be shared.
+        self.birth_era.load(Ordering::Relaxed)
+    }
+
     /// The slot-list / scan / free-list link word.
+    #[cfg(not(kovan_mutant = "header_words_public"))]
+    #[inline]
+    pub(crate) fn next(&self) -> &AtomicPtr<NodeHeader> {
+        &self.next
+    }
+
+    /// Mutant: the link word reachable from safe code outside the crate.
+    #[cfg(kovan_mutant = "header_words_public")]
     #[inline]
     pub fn next(&self) -> &AtomicPtr<NodeHeader> {
         &self.next
@@ -75,25 +114,19 @@ impl NodeHeader {
 
     /// The batch link word (refs node, or the refs node's own marked address).
     #[inline]
-    pub fn batch_link(&self) -> &AtomicPtr<NodeHeader> {
+    pub(crate) fn batch_link(&self) -> &AtomicPtr<NodeHeader> {
         &self.batch_link
     }
 
     /// The reference count of a refs node.
     #[inline]
-    pub fn refs(&self) -> &AtomicUsize {
+    pub(crate) fn refs(&self) -> &AtomicUsize {
         &self.refs_or_batch_next
-    }
-
-    /// The era stamped at allocation (or, on a refs node, the batch minimum).
-    #[inline]
-    pub fn birth_era(&self) -> &AtomicU64 {
-        &self.birth_era
     }
 
     /// The next member of the batch (not valid on the refs node, whose word is its count).
     #[inline]
-    pub fn batch_next(&self) -> *mut NodeHeader {
+    pub(crate) fn batch_next(&self) -> *mut NodeHeader {
         // The count/link union forces an integer here; exposed provenance keeps the pointer valid.
         ptr::with_exposed_provenance_mut(self.refs_or_batch_next.load(Ordering::Relaxed))
     }
@@ -101,7 +134,7 @@ impl NodeHeader {
     /// Links the next member of the batch (Relaxed: only the batch owner reads it before the
     /// batch is published, and publication is a release operation).
     #[inline]
-    pub fn set_batch_next(&self, next: *mut NodeHeader) {
+    pub(crate) fn set_batch_next(&self, next: *mut NodeHeader) {
         self.refs_or_batch_next
             .store(next.expose_provenance(), Ordering::Relaxed);
     }
@@ -112,7 +145,7 @@ impl NodeHeader {
     /// The caller is the only thread that can reach the node (it has not been published to any
     /// slot list yet).
     #[inline]
-    pub unsafe fn set_destructor(&self, destructor: Destructor) {
+    pub(crate) unsafe fn set_destructor(&self, destructor: Destructor) {
         // SAFETY: exclusive access per the caller's contract.
         unsafe { *self.destructor.get() = Some(destructor) };
     }
@@ -123,7 +156,7 @@ impl NodeHeader {
     /// The caller happens-after [`set_destructor`](Self::set_destructor) and no thread writes it
     /// concurrently.
     #[inline]
-    pub unsafe fn destructor(&self) -> Option<Destructor> {
+    pub(crate) unsafe fn destructor(&self) -> Option<Destructor> {
         // SAFETY: no concurrent writer per the caller's contract.
         unsafe { *self.destructor.get() }
     }
@@ -132,36 +165,48 @@ impl NodeHeader {
 impl core::fmt::Debug for NodeHeader {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("NodeHeader")
-            .field("birth_era", &self.birth_era.load(Ordering::Relaxed))
+            .field("birth_era", &self.birth_era())
             .finish_non_exhaustive()
     }
 }
 
+/// The header as the slot lists of kovan-core store it.
+#[inline]
+pub(crate) fn as_list_node(node: *mut NodeHeader) -> *mut ListNode {
+    node.cast()
+}
+
+/// A pointer stored by kovan-core's slot lists, back as the header it was stored as.
+#[inline]
+pub(crate) fn from_list_node(node: *mut ListNode) -> *mut NodeHeader {
+    node.cast()
+}
+
 /// Sets the low bit: a refs node's self-mark, or a terminal reference in a slot list.
 #[inline]
-pub fn mark(node: *mut NodeHeader) -> *mut NodeHeader {
+pub(crate) fn mark(node: *mut NodeHeader) -> *mut NodeHeader {
     node.map_addr(|addr| addr | 1)
 }
 
 /// Clears the low bit set by [`mark`].
 #[inline]
-pub fn unmark(node: *mut NodeHeader) -> *mut NodeHeader {
+pub(crate) fn unmark(node: *mut NodeHeader) -> *mut NodeHeader {
     node.map_addr(|addr| addr & !1)
 }
 
 /// Whether the low bit set by [`mark`] is present.
 #[inline]
-pub fn is_marked(node: *const NodeHeader) -> bool {
+pub(crate) fn is_marked(node: *const NodeHeader) -> bool {
     node.addr() & 1 == 1
 }
 
 /// A reservation of one thread: `tid` and the reservation `index` within its slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SlotRef {
+pub(crate) struct SlotRef {
     /// Thread id in the domain's registry.
-    pub tid: usize,
+    pub(crate) tid: usize,
     /// Reservation index, `< SLOTS_PER_THREAD`.
-    pub index: usize,
+    pub(crate) index: usize,
 }
 
 const SLOT_INDEX_BITS: u32 = 2;
@@ -173,14 +218,14 @@ static_assertions::const_assert!(
 
 /// Packs a [`SlotRef`] into a `next` word for the duration of a batch scan.
 #[inline]
-pub fn encode_slot_ref(slot: SlotRef) -> *mut NodeHeader {
+pub(crate) fn encode_slot_ref(slot: SlotRef) -> *mut NodeHeader {
     debug_assert!(slot.tid < MAX_THREADS && slot.index < SLOTS_PER_THREAD);
     ptr::without_provenance_mut((slot.tid << SLOT_INDEX_BITS) | slot.index)
 }
 
 /// Unpacks a [`SlotRef`] written by [`encode_slot_ref`].
 #[inline]
-pub fn decode_slot_ref(word: *mut NodeHeader) -> SlotRef {
+pub(crate) fn decode_slot_ref(word: *mut NodeHeader) -> SlotRef {
     let bits = word.addr();
     SlotRef {
         tid: bits >> SLOT_INDEX_BITS,
@@ -215,7 +260,7 @@ mod tests {
         let back = unmark(marked);
         assert_eq!(back, node);
         // SAFETY: `back` is `node` with its provenance kept by map_addr.
-        assert_eq!(unsafe { &*back }.birth_era().load(Ordering::Relaxed), 7);
+        assert_eq!(unsafe { &*back }.birth_era(), 7);
         // SAFETY: allocated above with Box, freed once.
         drop(unsafe { Box::from_raw(node) });
     }
@@ -234,7 +279,7 @@ mod tests {
         // SAFETY: both are live allocations made above.
         unsafe {
             (*a).set_batch_next(b);
-            assert_eq!((*(*a).batch_next()).birth_era().load(Ordering::Relaxed), 2);
+            assert_eq!((*(*a).batch_next()).birth_era(), 2);
             drop(Box::from_raw(a));
             drop(Box::from_raw(b));
         }
