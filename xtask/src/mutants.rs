@@ -30,7 +30,7 @@ pub const BUILTIN_MUTANTS: [&str; 16] = [
 ];
 
 /// Packages whose tests (stress, stall injection, unit) are re-run against each mutant.
-pub const MUTANT_TEST_PACKAGES: [&str; 2] = ["kovan-reclaim", "kovan-atom"];
+pub const MUTANT_TEST_PACKAGES: [&str; 3] = ["kovan-reclaim", "kovan-atom", "kovan"];
 
 /// The mutant names from `values(...)` of `cfg(kovan_mutant, ...)` in the root Cargo.toml.
 pub fn declared_mutants(root: &Path) -> Option<Vec<String>> {

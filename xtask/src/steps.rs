@@ -410,7 +410,7 @@ pub fn finish_tests(run: &TestRun, ignored_label: &str) -> Outcome {
     let lib = library_counts(r);
     let mut notes = Vec::new();
     let mut ok = run.clean();
-    if lib.passed == 0 {
+    if lib.passed == 0 && lib.failed == 0 {
         ok = false;
         notes.push(if counts.passed > 0 {
             "no library tests ran (only xtask's)".to_owned()

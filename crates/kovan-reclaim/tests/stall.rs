@@ -121,6 +121,16 @@ fn protect_race_newer_node_survives_while_the_guard_lives() {
     retire_last_and_drop(writer, domain, &shared, tally);
 }
 
+/// Sends the release signal when dropped.
+struct ReleaseOnDrop(mpsc::Sender<()>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        // The reader may be gone already (it panicked); nothing to release then.
+        let _ = self.0.send(());
+    }
+}
+
 /// Where the reader of [`stalled_reader_peak`] stops.
 #[derive(Clone, Copy, PartialEq)]
 enum Stop {
@@ -188,6 +198,9 @@ fn stalled_reader_peak(total: usize, stop: Stop) -> usize {
             drop(guard);
         });
         parked_rx.recv().unwrap();
+        // Releases the reader also when a writer's assertion unwinds through here, so that the
+        // test fails instead of waiting for the reader forever.
+        let release = ReleaseOnDrop(resume_tx);
         thread::scope(|inner| {
             for w in 0..2 {
                 inner.spawn(move || {
@@ -207,7 +220,7 @@ fn stalled_reader_peak(total: usize, stop: Stop) -> usize {
                 });
             }
         });
-        resume_tx.send(()).unwrap();
+        drop(release);
     });
     let last = domain.register().unwrap();
     let node = shared.swap(std::ptr::null_mut(), Ordering::AcqRel);

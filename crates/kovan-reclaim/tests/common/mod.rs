@@ -44,7 +44,8 @@ pub struct Canary {
 impl Canary {
     pub fn new(tally: &'static Tally, value: u64) -> Self {
         let created = tally.created.fetch_add(1, Ordering::SeqCst) + 1;
-        let live = created - tally.dropped.load(Ordering::SeqCst);
+        // Saturating: drops counted by other threads since our increment may be newer.
+        let live = created.saturating_sub(tally.dropped.load(Ordering::SeqCst));
         tally.peak.fetch_max(live, Ordering::SeqCst);
         Self {
             canary: AtomicUsize::new(LIVE as usize),
