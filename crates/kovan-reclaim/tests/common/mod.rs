@@ -30,7 +30,10 @@ impl Tally {
     }
 
     pub fn live(&self) -> usize {
-        self.created.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
+        // Drops first: every value counted as dropped was counted as created before, so the
+        // later read of `created` is at least as large (the other order can underflow).
+        let dropped = self.dropped.load(Ordering::SeqCst);
+        self.created.load(Ordering::SeqCst) - dropped
     }
 }
 
