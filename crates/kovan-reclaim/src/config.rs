@@ -38,7 +38,8 @@ pub const ESCALATED_ERA: u64 = u64::MAX;
 /// - `unretired`: the most nodes allocated and not yet retired at once (n: the structure's
 ///   nodes plus what threads hold between allocating and retiring).
 ///
-/// It does not cover a thread stalled inside an escalated protected load (§5). With
+/// It does not cover a thread stalled inside an escalated protected load, nor destructors that
+/// pin while a thread exits (§5). With
 /// R = [`RETIRE_FREQ`], F = [`EPOCH_FREQ`], S = T + R + T² (the largest batch) and
 /// O = T·(T + R) + T² (open and parked batches), the bound is
 /// `O + (2·T·F + O) + k·(n + T·(F/R + 4))·S`.
