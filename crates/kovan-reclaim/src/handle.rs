@@ -132,8 +132,11 @@ impl LocalHandle {
     }
 
     /// Pushes this thread's garbage through: places the open batch even if it is small, advances
-    /// the era, and frees what no reservation holds. Values a live guard of this thread can
-    /// reach are kept.
+    /// the era, and frees what no reservation holds, again for what the freed values'
+    /// destructors retire meanwhile (a chain is freed by one call). Values a live guard of this
+    /// thread can reach are kept, and so is what another thread's published reservation covers.
+    /// A destructor that pins during the call publishes this thread's reservation again: what
+    /// is retired after that and covered by it waits for the next pin or flush.
     pub fn flush(&self) {
         self.local().flush();
     }
