@@ -1,6 +1,6 @@
 //! Test-only stall injection: named protocol steps at which a test can park the current thread.
 //!
-//! Compiled only with the `stall` feature; without it every [`point`] is an empty inline function.
+//! Compiled only with the `stall` feature; without it every stall point is an empty inline function.
 
 /// A named step of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ mod hook {
         static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
     }
 
-    /// Installs `hook` for the current thread; it runs at every [`point`](super::point).
+    /// Installs `hook` for the current thread; it runs at every stall point the thread reaches.
     pub fn set_hook(hook: impl FnMut(Step) + 'static) {
         let previous = HOOK.with(|slot| slot.borrow_mut().replace(Box::new(hook)));
         // Dropped outside the borrow: a hook may own handles whose drop reaches a stall point.
