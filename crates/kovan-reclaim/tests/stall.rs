@@ -233,9 +233,11 @@ fn stalled_reader_peak(total: usize, stop: Stop) -> usize {
 
 const STALLED_TOTAL: usize = if cfg!(miri) { 400 } else { 1_000_000 };
 /// docs/protocol.md §5 for this setup: T = 3 (the reader and two writers are registered at
-/// once), k = 1 (the reader), n = 3 (the shared node and the node each writer holds before its
-/// swap).
-const PEAK_BOUND: usize = garbage_bound(3, 1, 3);
+/// once), k = 3 (the reader, and each writer whenever the OS deschedules it with its
+/// reservation published: libtest runs these tests side by side on two cores, and a CI run
+/// measured 3,203 with both writers lagging), n = 3 (the shared node and the node each writer
+/// holds before its swap).
+const PEAK_BOUND: usize = garbage_bound(3, 3, 3);
 
 #[test]
 fn reader_stalled_in_a_guard_holds_back_a_bounded_number_of_nodes() {
