@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(shell_quote("cargo"), "cargo");
-        assert_eq!(shell_quote("--cfg loom"), "'--cfg loom'");
+        assert_eq!(shell_quote("--cfg kovan_loom"), "'--cfg kovan_loom'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(
             shell_quote("--cfg kovan_mutant=\"x\""),
@@ -219,11 +219,11 @@ mod tests {
     fn display_puts_env_first() {
         let c = Cmd::new("cargo")
             .args(["test", "--release"])
-            .env("RUSTFLAGS", "--cfg loom")
+            .env("RUSTFLAGS", "--cfg kovan_loom")
             .env("LOOM_MAX_PREEMPTIONS", "2");
         assert_eq!(
             c.display(),
-            "RUSTFLAGS='--cfg loom' LOOM_MAX_PREEMPTIONS=2 cargo test --release"
+            "RUSTFLAGS='--cfg kovan_loom' LOOM_MAX_PREEMPTIONS=2 cargo test --release"
         );
     }
 }

@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn reads_check_cfg_values() {
-        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\", \"escalation_lowers_to_stale_era\", \"exit_skips_era_advance\", \"pin_panic_keeps_count\", \"exit_stops_on_panic\", \"teardown_registers_temporary\", \"cover_is_noop\", \"atom_cas_revalidates\", \"flush_single_pass\", \"header_words_public\", \"exit_deactivates_under_guard\", \"exit_loops_while_fed\"))"] }"#;
+        let toml = r#"unexpected_cfgs = { level = "warn", check-cfg = ["cfg(kovan_loom)", "cfg(kovan_mutant, values(\"protect_no_recheck\", \"no_publish_fence\", \"drop_unplaced_batch\", \"flush_drains_under_guard\", \"exit_frees_open_batch\", \"escalation_lowers_to_stale_era\", \"exit_skips_era_advance\", \"pin_panic_keeps_count\", \"exit_stops_on_panic\", \"teardown_registers_temporary\", \"cover_is_noop\", \"atom_cas_revalidates\", \"flush_single_pass\", \"header_words_public\", \"exit_deactivates_under_guard\", \"exit_loops_while_fed\"))"] }"#;
         let names = parse_declared(toml).unwrap();
         assert!(names.iter().map(String::as_str).eq(BUILTIN_MUTANTS));
         assert_eq!(parse_declared("nothing here"), None);

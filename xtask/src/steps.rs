@@ -13,7 +13,7 @@ use crate::exec::{Cmd, describe_status, note};
 use crate::libtest::{self, Counts, Report};
 use crate::toolchain::{self, NIGHTLY};
 
-/// Packages whose loom models (`tests/loom*.rs`, `#![cfg(loom)]`) the loom step runs.
+/// Packages whose loom models (`tests/loom*.rs`, `#![cfg(kovan_loom)]`) the loom step runs.
 pub const LOOM_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
 /// Packages Miri runs the tests of.
 pub const MIRI_PACKAGES: [&str; 3] = ["kovan-core", "kovan-reclaim", "kovan-atom"];
@@ -253,9 +253,9 @@ fn loom_preemptions() -> String {
 }
 
 /// The loom models: every test target named `loom*` in [`LOOM_PACKAGES`], built with
-/// `--cfg loom` (plus a mutant cfg when given) in its own target directory.
+/// `--cfg kovan_loom` (plus a mutant cfg when given) in its own target directory.
 pub fn loom_cmd(mutant: Option<&str>, target_dir: &str) -> Cmd {
-    let mut flags = String::from("--cfg loom");
+    let mut flags = String::from("--cfg kovan_loom");
     if let Some(m) = mutant {
         flags.push(' ');
         flags.push_str(&mutant_cfg(m));

@@ -240,7 +240,7 @@ impl Default for DomainState {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(kovan_loom)))]
 mod tests {
     use super::*;
     use crate::slots::ListHead;

@@ -7,7 +7,7 @@
 //!   lazily allocated pages so that [`MAX_THREADS`] threads can register without reserving memory
 //!   for all of them up front.
 //! - [`DomainState`]: the era clock, the slow-path counter and the lock-free thread-id [`Registry`].
-//! - [`sync`]: the one module through which the workspace imports atomics, so that `--cfg loom`
+//! - [`sync`]: the one module through which the workspace imports atomics, so that `--cfg kovan_loom`
 //!   swaps every protocol atomic for loom's model-checked version.
 //!
 //! The crate is `#![no_std]` and needs only `alloc`.

@@ -19,17 +19,17 @@ const INACTIVE_WORD: usize = usize::MAX;
 pub const SLOTS_PER_THREAD: usize = 3;
 
 /// Threads that can be registered with one domain at the same time.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 pub const MAX_THREADS: usize = 65_536;
 /// Threads that can be registered with one domain at the same time (small under loom).
-#[cfg(loom)]
+#[cfg(kovan_loom)]
 pub const MAX_THREADS: usize = 8;
 
 /// Thread slots per lazily allocated page.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 pub const SLOTS_PER_PAGE: usize = 64;
 /// Thread slots per lazily allocated page (small under loom).
-#[cfg(loom)]
+#[cfg(kovan_loom)]
 pub const SLOTS_PER_PAGE: usize = 2;
 
 /// Pages a registry can hold.
@@ -173,7 +173,7 @@ pub struct ThreadSlots {
     parked: AtomicPtr<ListNode>,
 }
 
-#[cfg(all(not(loom), target_pointer_width = "64"))]
+#[cfg(all(not(kovan_loom), target_pointer_width = "64"))]
 static_assertions::const_assert_eq!(core::mem::size_of::<ThreadSlots>(), 256);
 
 impl ThreadSlots {
@@ -224,7 +224,7 @@ impl SlotPage {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(kovan_loom)))]
 mod tests {
     use super::*;
     use crate::sync::Ordering::SeqCst;

@@ -6,7 +6,7 @@
 //!   whole pair. No access of another width ever touches these bytes, so the type stays inside
 //!   Rust's memory model. On x86-64 portable-atomic uses `cmpxchg16b` (detected at run time), on
 //!   AArch64 `CASP` or `LDXP`/`STXP`.
-//! - **loom** (`--cfg loom`): a loom mutex around the pair, so the model checker explores every
+//! - **loom** (`--cfg kovan_loom`): a loom mutex around the pair, so the model checker explores every
 //!   interleaving of pair operations. Orderings are irrelevant there: the mutex is stronger than
 //!   any of them.
 //!
@@ -18,7 +18,7 @@
 //! thread keeps changing the other half. The protocol changes a pair's `hi` half only on rare tag
 //! transitions, which bounds the retries in practice; the docs state the hardware argument.
 
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 use portable_atomic::AtomicU128;
 
 use crate::sync::Ordering;
@@ -28,26 +28,26 @@ use crate::sync::Ordering;
 /// Every method takes the memory ordering the caller needs; the ordering of each method is that
 /// ordering applied to the one 128-bit access (or to each access of its CAS loop).
 pub struct WordPair {
-    #[cfg(not(loom))]
+    #[cfg(not(kovan_loom))]
     bits: AtomicU128,
-    #[cfg(loom)]
+    #[cfg(kovan_loom)]
     bits: loom::sync::Mutex<(u64, u64)>,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 #[inline]
 const fn join(lo: u64, hi: u64) -> u128 {
     ((hi as u128) << 64) | lo as u128
 }
 
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 #[inline]
 const fn split(bits: u128) -> (u64, u64) {
     (bits as u64, (bits >> 64) as u64)
 }
 
 /// The ordering a failed CAS (a pure load) may use, derived from a success ordering.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 #[inline]
 fn load_part(order: Ordering) -> Ordering {
     match order {
@@ -59,7 +59,7 @@ fn load_part(order: Ordering) -> Ordering {
 
 impl WordPair {
     /// Creates a pair holding `(lo, hi)`.
-    #[cfg(not(loom))]
+    #[cfg(not(kovan_loom))]
     pub const fn new(lo: u64, hi: u64) -> Self {
         Self {
             bits: AtomicU128::new(join(lo, hi)),
@@ -67,7 +67,7 @@ impl WordPair {
     }
 
     /// Creates a pair holding `(lo, hi)`.
-    #[cfg(loom)]
+    #[cfg(kovan_loom)]
     pub fn new(lo: u64, hi: u64) -> Self {
         Self {
             bits: loom::sync::Mutex::new((lo, hi)),
@@ -79,11 +79,11 @@ impl WordPair {
     /// The wait-freedom claims of the protocol need `true`; portable-atomic falls back to a lock
     /// on targets without a double-width CAS.
     pub fn is_lock_free() -> bool {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             AtomicU128::is_lock_free()
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             true
         }
@@ -92,11 +92,11 @@ impl WordPair {
     /// Loads both halves in one atomic access.
     #[inline]
     pub fn load(&self, order: Ordering) -> (u64, u64) {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             split(self.bits.load(order))
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             let _ = order;
             *self.bits.lock().unwrap()
@@ -118,7 +118,7 @@ impl WordPair {
     /// Replaces `lo` with `f(lo, hi)` atomically, keeping `hi`; returns the previous pair.
     #[inline]
     fn update(&self, order: Ordering, mut f: impl FnMut(u64, u64) -> u64) -> (u64, u64) {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             let mut current = self.bits.load(load_part(order));
             loop {
@@ -133,7 +133,7 @@ impl WordPair {
                 }
             }
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             let _ = order;
             let mut pair = self.bits.lock().unwrap();
@@ -146,7 +146,7 @@ impl WordPair {
     /// Replaces `hi` with `f(lo, hi)` atomically, keeping `lo`; returns the previous pair.
     #[inline]
     fn update_hi(&self, order: Ordering, mut f: impl FnMut(u64, u64) -> u64) -> (u64, u64) {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             let mut current = self.bits.load(load_part(order));
             loop {
@@ -161,7 +161,7 @@ impl WordPair {
                 }
             }
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             let _ = order;
             let mut pair = self.bits.lock().unwrap();
@@ -174,11 +174,11 @@ impl WordPair {
     /// Stores both halves in one atomic access.
     #[inline]
     pub fn store(&self, lo: u64, hi: u64, order: Ordering) {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             self.bits.store(join(lo, hi), order);
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             let _ = order;
             *self.bits.lock().unwrap() = (lo, hi);
@@ -214,7 +214,7 @@ impl WordPair {
         success: Ordering,
         failure: Ordering,
     ) -> Result<(u64, u64), (u64, u64)> {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             self.bits
                 .compare_exchange(
@@ -226,7 +226,7 @@ impl WordPair {
                 .map(split)
                 .map_err(split)
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             let _ = (success, failure);
             let mut pair = self.bits.lock().unwrap();
@@ -248,7 +248,7 @@ impl WordPair {
         success: Ordering,
         failure: Ordering,
     ) -> Result<(u64, u64), (u64, u64)> {
-        #[cfg(not(loom))]
+        #[cfg(not(kovan_loom))]
         {
             self.bits
                 .compare_exchange_weak(
@@ -260,7 +260,7 @@ impl WordPair {
                 .map(split)
                 .map_err(split)
         }
-        #[cfg(loom)]
+        #[cfg(kovan_loom)]
         {
             self.compare_exchange(current, new, success, failure)
         }
@@ -287,7 +287,7 @@ impl core::fmt::Debug for WordPair {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(kovan_loom)))]
 mod tests {
     use super::*;
     use crate::sync::Ordering::SeqCst;

@@ -1,5 +1,5 @@
 //! loom model: a pair CAS racing `exchange_lo` and `store_hi`.
-#![cfg(loom)]
+#![cfg(kovan_loom)]
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! The id registry under real threads: no id is live twice, and released ids are reused.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

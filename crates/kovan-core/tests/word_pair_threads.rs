@@ -1,5 +1,5 @@
 //! WordPair under real threads: double-width CAS keeps a tag invariant and loses no update.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 
 use std::sync::Arc;
 use std::thread;

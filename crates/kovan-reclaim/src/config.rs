@@ -2,25 +2,25 @@
 
 /// Retired nodes a thread gathers before it first tries to place its batch; a batch that cannot
 /// be placed grows by this many nodes before the next try.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 pub const RETIRE_FREQ: usize = 64;
 /// Retired nodes a thread gathers before it first tries to place its batch (loom).
-#[cfg(loom)]
+#[cfg(kovan_loom)]
 pub const RETIRE_FREQ: usize = 2;
 
 /// Retirements of one thread between two era advances by that thread.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 pub const EPOCH_FREQ: u64 = 128;
 /// Retirements of one thread between two era advances by that thread (loom).
-#[cfg(loom)]
+#[cfg(kovan_loom)]
 pub const EPOCH_FREQ: u64 = 2;
 
 /// Publish-and-recheck rounds of a protected load before it escalates.
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 pub const PROTECT_ROUNDS: usize = 16;
 /// Publish-and-recheck rounds of a protected load before it escalates (loom: 1, so models
 /// reach the escalation).
-#[cfg(loom)]
+#[cfg(kovan_loom)]
 pub const PROTECT_ROUNDS: usize = 1;
 
 /// The reserved era during an escalated protected load: every batch is eligible for the slot.

@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 use core::marker::PhantomData;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(all(feature = "std", not(kovan_loom)))]
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
@@ -21,7 +21,7 @@ use crate::node::Node;
 pub(crate) struct HandleBox {
     local: Local,
     /// Keeps the domain alive; `None` for the process-wide default domain, which is `'static`.
-    #[cfg_attr(not(all(feature = "std", not(loom))), allow(dead_code))]
+    #[cfg_attr(not(all(feature = "std", not(kovan_loom))), allow(dead_code))]
     owned_domain: Option<Arc<Domain>>,
 }
 
@@ -47,7 +47,7 @@ impl LocalHandle {
     }
 
     /// Registers with a domain that lives for the rest of the program.
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(all(feature = "std", not(kovan_loom)))]
     pub(crate) fn new_static(domain: &'static Domain) -> Result<Self, RegistryFull> {
         let tid = domain.state().registry().claim()?;
         // SAFETY: `domain` is 'static; `tid` was just claimed.
@@ -71,7 +71,7 @@ impl LocalHandle {
     /// # Safety
     /// `inner` is a live handle state of the current thread, and it stays alive while the view
     /// is used.
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(all(feature = "std", not(kovan_loom)))]
     pub(crate) unsafe fn view(inner: NonNull<HandleBox>) -> ManuallyDrop<LocalHandle> {
         ManuallyDrop::new(Self {
             inner,
@@ -184,13 +184,13 @@ unsafe fn exit_and_free(inner: NonNull<HandleBox>) {
     // SAFETY: live until `free` drops (function contract).
     let handle = unsafe { inner.as_ref() };
     let exit = || handle.local.exit();
-    #[cfg(all(feature = "std", not(loom)))]
+    #[cfg(all(feature = "std", not(kovan_loom)))]
     if handle.owned_domain.is_none() {
         crate::default::run_exit(inner, exit);
     } else {
         exit();
     }
-    #[cfg(not(all(feature = "std", not(loom))))]
+    #[cfg(not(all(feature = "std", not(kovan_loom))))]
     exit();
     drop(free);
 }

@@ -67,11 +67,11 @@ unsafe impl Sync for NodeHeader {}
 // SAFETY: the header holds no thread-affine state; see the `Sync` argument for `destructor`.
 unsafe impl Send for NodeHeader {}
 
-#[cfg(all(not(loom), target_pointer_width = "64"))]
+#[cfg(all(not(kovan_loom), target_pointer_width = "64"))]
 static_assertions::assert_eq_size!(NodeHeader, [u64; 5]);
-#[cfg(all(not(loom), target_pointer_width = "32"))]
+#[cfg(all(not(kovan_loom), target_pointer_width = "32"))]
 static_assertions::assert_eq_size!(NodeHeader, [u64; 4]);
-#[cfg(not(loom))]
+#[cfg(not(kovan_loom))]
 static_assertions::const_assert_eq!(core::mem::align_of::<NodeHeader>(), 8);
 
 impl NodeHeader {
@@ -233,7 +233,7 @@ pub(crate) fn decode_slot_ref(word: *mut NodeHeader) -> SlotRef {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(kovan_loom)))]
 mod tests {
     use super::*;
     use alloc::boxed::Box;

@@ -52,7 +52,7 @@ extern crate alloc;
 extern crate std;
 
 mod config;
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(all(feature = "std", not(kovan_loom)))]
 mod default;
 mod domain;
 mod handle;
@@ -62,7 +62,7 @@ mod node;
 pub mod stall;
 
 pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};
-#[cfg(all(feature = "std", not(loom)))]
+#[cfg(all(feature = "std", not(kovan_loom)))]
 pub use default::{default_domain, flush, pin, retire_raw, with_handle};
 pub use domain::Domain;
 pub use handle::{Guard, LocalHandle};

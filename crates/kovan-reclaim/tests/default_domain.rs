@@ -1,7 +1,7 @@
 //! The thread-local default handle: retire without ever pinning, and pins, loads and retires
 //! from thread-local destructors after the handle is gone. One test per binary keeps the
 //! process-wide domain free of other tests' guards.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::cell::RefCell;

@@ -4,7 +4,7 @@
 //! instead of freeing it and running more destructors for as long as other threads keep
 //! placing. Found by the adversarial review of issue 11 (mutant `exit_loops_while_fed`: one
 //! round per batch another thread places).
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::mpsc;

@@ -5,7 +5,7 @@
 //! freed while the guard lived (mutant `exit_deactivates_under_guard`).
 //!
 //! Own binary: nothing else in the default domain may hold a reservation.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::cell::RefCell;

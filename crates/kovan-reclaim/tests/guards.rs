@@ -1,5 +1,5 @@
 //! Guard nesting, flush under a live guard, re-entrant and panicking destructors.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,6 +1,6 @@
-//! loom models of the protocol (small constants under `cfg(loom)`: batches of 2, one protect
+//! loom models of the protocol (small constants under `cfg(kovan_loom)`: batches of 2, one protect
 //! round before escalation, an era advance every 2 retires).
-#![cfg(loom)]
+#![cfg(kovan_loom)]
 
 use std::ptr::NonNull;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Single-threaded behaviour of pin, protect, retire and flush with exact accounting.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::ptr::NonNull;

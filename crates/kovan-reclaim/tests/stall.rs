@@ -1,5 +1,5 @@
 //! Deterministic interleavings through stall injection, and memory bounds with a stalled reader.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::ptr::NonNull;

@@ -4,7 +4,7 @@
 //!
 //! Its own test binary, with one test: nothing else may hold a reservation in the default
 //! domain while a chain is freed, so that every link is freed during the thread's teardown.
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 
 use std::cell::Cell;
 use std::ptr::NonNull;

@@ -33,7 +33,7 @@
 //! seeds `S..S+N`; `cargo xtask chaos --seeds N [--seed S]` runs them optimised. A failure names
 //! its seeds. Not run under Miri (far too slow) or loom.
 #![cfg(not(miri))]
-#![cfg(not(loom))]
+#![cfg(not(kovan_loom))]
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
