@@ -1,4 +1,4 @@
-//! Domain-wide state: the era clock, the slow-path counter and the thread-id registry.
+//! Domain-wide state: the era clock, the parked-batch count and the thread-id registry.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -184,13 +184,12 @@ impl core::fmt::Debug for Registry {
 #[derive(Debug)]
 pub struct DomainState {
     era: CachePadded<AtomicU64>,
-    slow_path_count: CachePadded<AtomicUsize>,
     parked_count: AtomicUsize,
     registry: Registry,
 }
 
 impl DomainState {
-    /// A fresh domain: era 1, nobody in a slow path, no threads.
+    /// A fresh domain: era 1, no parked batches, no threads.
     ///
     /// # Panics
     /// On a target where 16-byte atomics are not lock-free (portable-atomic would use a lock),
@@ -203,7 +202,6 @@ impl DomainState {
         );
         Self {
             era: CachePadded::new(AtomicU64::new(1)),
-            slow_path_count: CachePadded::new(AtomicUsize::new(0)),
             parked_count: AtomicUsize::new(0),
             registry: Registry::new(),
         }
@@ -213,12 +211,6 @@ impl DomainState {
     #[inline]
     pub fn era(&self) -> &AtomicU64 {
         &self.era
-    }
-
-    /// Threads currently in a slow path that helpers must serve before advancing the era.
-    #[inline]
-    pub fn slow_path_count(&self) -> &AtomicUsize {
-        &self.slow_path_count
     }
 
     /// Batches parked by exiting threads and not adopted yet.
@@ -250,7 +242,6 @@ mod tests {
     fn era_starts_at_one() {
         let domain = DomainState::new();
         assert_eq!(domain.era().load(SeqCst), 1);
-        assert_eq!(domain.slow_path_count().load(SeqCst), 0);
     }
 
     #[test]
@@ -272,12 +263,12 @@ mod tests {
         let registry = Registry::new();
         let tid = registry.claim().unwrap();
         let slots = registry.slots(tid).unwrap();
-        slots.reservation(0).list().store_hi(4, SeqCst);
+        slots.reservation().list().store_hi(4, SeqCst);
         registry.release(tid);
         assert_eq!(registry.claim().unwrap(), tid);
         let slots = registry.slots(tid).unwrap();
         assert_eq!(
-            slots.reservation(0).list().load(SeqCst),
+            slots.reservation().list().load(SeqCst),
             (ListHead::Inactive.encode(), 4)
         );
     }

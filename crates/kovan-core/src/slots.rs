@@ -2,7 +2,7 @@
 
 use core::ptr;
 
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, Ordering};
 use crate::word_pair::WordPair;
 
 /// An object linked into a reservation list or a parked chain. Only the protocol crate knows
@@ -14,9 +14,6 @@ pub struct ListNode {
 
 /// The `lo` word of an inactive reservation's list: an address that is never a node.
 const INACTIVE_WORD: usize = usize::MAX;
-
-/// Reservations per thread: index 0 is the guard-wide reservation, 1 and 2 serve helpers.
-pub const SLOTS_PER_THREAD: usize = 3;
 
 /// Threads that can be registered with one domain at the same time.
 #[cfg(not(kovan_loom))]
@@ -140,61 +137,30 @@ impl Reservation {
     }
 }
 
-/// The slow-path mailbox of a thread: a request and its answer.
-#[derive(Debug)]
-pub struct HelpMailbox {
-    /// `(usize::MAX, tag)` while a request is pending; the answer `(pointer, era)` after.
-    pub result: WordPair,
-    /// Address of the atomic pointer the requester wants loaded (protect mode).
-    pub pointer: AtomicPtr<()>,
-    /// The object that holds `pointer`, which helpers must keep protected while reading it.
-    pub parent: AtomicPtr<ListNode>,
-    /// Birth era of `parent` (or of its batch, once retired).
-    pub parent_era: AtomicU64,
-}
-
-impl HelpMailbox {
-    fn new() -> Self {
-        Self {
-            result: WordPair::new(0, 0),
-            pointer: AtomicPtr::new(ptr::null_mut()),
-            parent: AtomicPtr::new(ptr::null_mut()),
-            parent_era: AtomicU64::new(0),
-        }
-    }
-}
-
-/// Everything a domain keeps for one registered thread, on its own cache lines.
+/// Everything a domain keeps for one registered thread: its reservation and its parked cell,
+/// on cache lines of their own (128 bytes: adjacent-line prefetch pairs 64-byte lines).
 #[derive(Debug)]
 #[repr(align(128))]
 pub struct ThreadSlots {
-    reservations: [Reservation; SLOTS_PER_THREAD],
-    mailbox: HelpMailbox,
+    reservation: Reservation,
     parked: AtomicPtr<ListNode>,
 }
 
 #[cfg(all(not(kovan_loom), target_pointer_width = "64"))]
-static_assertions::const_assert_eq!(core::mem::size_of::<ThreadSlots>(), 256);
+static_assertions::const_assert_eq!(core::mem::size_of::<ThreadSlots>(), 128);
 
 impl ThreadSlots {
     fn new() -> Self {
         Self {
-            reservations: core::array::from_fn(|_| Reservation::new()),
-            mailbox: HelpMailbox::new(),
+            reservation: Reservation::new(),
             parked: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
-    /// Reservation `index` (`< SLOTS_PER_THREAD`).
+    /// The thread's reservation.
     #[inline]
-    pub fn reservation(&self, index: usize) -> &Reservation {
-        &self.reservations[index]
-    }
-
-    /// The thread's help mailbox.
-    #[inline]
-    pub fn mailbox(&self) -> &HelpMailbox {
-        &self.mailbox
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
     }
 
     /// A batch parked by an exiting owner of this id, waiting for adoption (null when none).
@@ -241,11 +207,8 @@ mod tests {
     #[test]
     fn fresh_reservation_is_inactive_with_no_era() {
         let slots = ThreadSlots::new();
-        for index in 0..SLOTS_PER_THREAD {
-            let reservation = slots.reservation(index);
-            assert_eq!(reservation.list_head(SeqCst), ListHead::Inactive);
-            assert_eq!(reservation.reserved_era(SeqCst), 0);
-        }
+        assert_eq!(slots.reservation().list_head(SeqCst), ListHead::Inactive);
+        assert_eq!(slots.reservation().reserved_era(SeqCst), 0);
         assert!(slots.parked().load(SeqCst).is_null());
     }
 

@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use crate::domain::Domain;
 use crate::handle::{Guard, HandleBox, LocalHandle};
-use crate::header::{Destructor, NodeHeader};
+use crate::header::NodeHeader;
+use crate::reclaim::Destructor;
 
 static DEFAULT_DOMAIN: OnceLock<Domain> = OnceLock::new();
 

@@ -12,9 +12,10 @@ use kovan_core::RegistryFull;
 use kovan_core::sync::{AtomicPtr, Ordering};
 
 use crate::domain::Domain;
-use crate::header::{Destructor, NodeHeader};
+use crate::header::NodeHeader;
 use crate::local::Local;
 use crate::node::Node;
+use crate::reclaim::{self, Destructor};
 
 /// Owns a `Local` on the heap, together with what keeps its domain alive. Guards point at it;
 /// whichever of the owner handle and the last guard goes second frees it.
@@ -122,8 +123,9 @@ impl LocalHandle {
     /// for new readers, and is retired exactly once.
     #[inline]
     pub unsafe fn retire_node<T: Send + 'static>(&self, node: NonNull<Node<T>>) {
-        // SAFETY: `Node<T>` starts with its header; the contract is forwarded.
-        unsafe { self.retire_raw(node.as_ptr().cast(), Node::<T>::destroy) }
+        // SAFETY: `Node<T>` is repr(C) with its header first and Box-allocated by `Node::alloc`;
+        // the rest of the contract is forwarded.
+        unsafe { self.retire_raw(node.as_ptr().cast(), reclaim::boxed::<Node<T>>) }
     }
 
     /// Allocates a node holding `value`, stamped with the domain's current era.
@@ -292,8 +294,9 @@ impl Guard {
     /// As for [`LocalHandle::retire_node`].
     #[inline]
     pub unsafe fn retire_node<T: Send + 'static>(&self, node: NonNull<Node<T>>) {
-        // SAFETY: `Node<T>` starts with its header; the contract is forwarded.
-        unsafe { self.retire_raw(node.as_ptr().cast(), Node::<T>::destroy) }
+        // SAFETY: `Node<T>` is repr(C) with its header first and Box-allocated by `Node::alloc`;
+        // the rest of the contract is forwarded.
+        unsafe { self.retire_raw(node.as_ptr().cast(), reclaim::boxed::<Node<T>>) }
     }
 
     /// Allocates a node holding `value`, stamped with the domain's current era.

@@ -4,14 +4,9 @@ use core::cell::UnsafeCell;
 use core::ptr;
 
 use kovan_core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use kovan_core::{ListNode, MAX_THREADS, SLOTS_PER_THREAD};
+use kovan_core::{ListNode, MAX_THREADS};
 
-/// Runs the destructor of the object whose header is at the given address and frees its memory.
-///
-/// # Safety
-/// Called once, by the thread that freed the object's batch, with the header of a live object
-/// that the destructor's installer allocated in the matching way.
-pub type Destructor = unsafe fn(*mut NodeHeader);
+use crate::reclaim::Destructor;
 
 /// An address that is never a node: "already traversed" as a `next` link.
 pub(crate) const INVALID_ADDR: usize = usize::MAX;
@@ -46,7 +41,7 @@ pub(crate) const REFS_BIAS: usize = 1 << (usize::BITS - 1);
 /// ```
 #[repr(C, align(8))]
 pub struct NodeHeader {
-    /// Slot-list link; during a batch scan, the encoded [`SlotRef`] the node is assigned to;
+    /// Slot-list link; during a batch scan, the id of the thread it is assigned to;
     /// [`INVALID_ADDR`] once traversed; the free-list link of a refs node whose count hit zero.
     next: AtomicPtr<NodeHeader>,
     /// On ordinary batch members, the batch's refs node; on the refs node itself, its own
@@ -200,37 +195,21 @@ pub(crate) fn is_marked(node: *const NodeHeader) -> bool {
     node.addr() & 1 == 1
 }
 
-/// A reservation of one thread: `tid` and the reservation `index` within its slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SlotRef {
-    /// Thread id in the domain's registry.
-    pub(crate) tid: usize,
-    /// Reservation index, `< SLOTS_PER_THREAD`.
-    pub(crate) index: usize,
+// A thread id stored in a `next` word during a scan never equals INVALID_ADDR.
+static_assertions::const_assert!(MAX_THREADS < INVALID_ADDR);
+
+/// Stores the id of the thread whose reservation a node is assigned to, in the node's `next`
+/// word for the duration of a batch scan.
+#[inline]
+pub(crate) fn encode_assignee(tid: usize) -> *mut NodeHeader {
+    debug_assert!(tid < MAX_THREADS);
+    ptr::without_provenance_mut(tid)
 }
 
-const SLOT_INDEX_BITS: u32 = 2;
-static_assertions::const_assert!(SLOTS_PER_THREAD <= 1 << SLOT_INDEX_BITS);
-// Every encoding fits below the top bit, so it never equals INVALID_ADDR, even at 32 bits.
-static_assertions::const_assert!(
-    (MAX_THREADS as u64) << SLOT_INDEX_BITS <= (usize::MAX as u64) >> 1
-);
-
-/// Packs a [`SlotRef`] into a `next` word for the duration of a batch scan.
+/// The thread id written by [`encode_assignee`].
 #[inline]
-pub(crate) fn encode_slot_ref(slot: SlotRef) -> *mut NodeHeader {
-    debug_assert!(slot.tid < MAX_THREADS && slot.index < SLOTS_PER_THREAD);
-    ptr::without_provenance_mut((slot.tid << SLOT_INDEX_BITS) | slot.index)
-}
-
-/// Unpacks a [`SlotRef`] written by [`encode_slot_ref`].
-#[inline]
-pub(crate) fn decode_slot_ref(word: *mut NodeHeader) -> SlotRef {
-    let bits = word.addr();
-    SlotRef {
-        tid: bits >> SLOT_INDEX_BITS,
-        index: bits & ((1 << SLOT_INDEX_BITS) - 1),
-    }
+pub(crate) fn decode_assignee(word: *mut NodeHeader) -> usize {
+    word.addr()
 }
 
 #[cfg(all(test, not(kovan_loom)))]
@@ -239,14 +218,11 @@ mod tests {
     use alloc::boxed::Box;
 
     #[test]
-    fn slot_refs_round_trip() {
+    fn assignees_round_trip() {
         for tid in [0, 1, 127, 128, MAX_THREADS - 1] {
-            for index in 0..SLOTS_PER_THREAD {
-                let slot = SlotRef { tid, index };
-                let word = encode_slot_ref(slot);
-                assert_ne!(word.addr(), INVALID_ADDR);
-                assert_eq!(decode_slot_ref(word), slot);
-            }
+            let word = encode_assignee(tid);
+            assert_ne!(word.addr(), INVALID_ADDR);
+            assert_eq!(decode_assignee(word), tid);
         }
     }
 
@@ -269,7 +245,7 @@ mod tests {
     fn bias_is_the_top_bit() {
         assert_eq!(REFS_BIAS.count_ones(), 1);
         assert_eq!(REFS_BIAS.leading_zeros(), 0);
-        const { assert!(REFS_BIAS > MAX_THREADS * SLOTS_PER_THREAD) };
+        const { assert!(REFS_BIAS > MAX_THREADS) };
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod handle;
 mod header;
 mod local;
 mod node;
+pub mod reclaim;
 pub mod stall;
 
 pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};
@@ -66,6 +67,7 @@ pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage
 pub use default::{default_domain, flush, pin, retire_raw, with_handle};
 pub use domain::Domain;
 pub use handle::{Guard, LocalHandle};
-pub use header::{Destructor, NodeHeader};
+pub use header::NodeHeader;
 pub use kovan_core::RegistryFull;
 pub use node::Node;
+pub use reclaim::Destructor;

@@ -63,15 +63,6 @@ impl<T> Node<T> {
         // SAFETY: forwarded contract.
         drop(unsafe { Self::into_value(node) });
     }
-
-    /// The destructor installed at retirement.
-    ///
-    /// # Safety
-    /// `header` is the header of a `Node<T>` made by [`Node::alloc`], destroyed once.
-    pub(crate) unsafe fn destroy(header: *mut NodeHeader) {
-        // SAFETY: the header is at offset 0 of a boxed `Node<T>` (repr(C)).
-        drop(unsafe { Box::from_raw(header.cast::<Node<T>>()) });
-    }
 }
 
 impl<T: core::fmt::Debug> core::fmt::Debug for Node<T> {

@@ -9,11 +9,12 @@ pub enum Step {
     ProtectPublished,
     /// A protected load escalated (published the infinite era) and has not reloaded yet.
     ProtectEscalated,
-    /// `try_retire` assigned every node to a slot and has not inserted any yet.
-    RetireScanned,
-    /// `try_retire` swapped a node into a slot list and has not linked the old list behind it.
-    RetireInserted,
-    /// Thread exit deactivated its reservation and has not submitted its batch yet.
+    /// Placing a batch assigned a node to every eligible reservation and has not inserted any.
+    PlaceScanned,
+    /// Placing a batch swapped a node into a reservation's list and has not linked the old
+    /// list behind it.
+    PlaceInserted,
+    /// Thread exit deactivated its reservation and has not placed its batch yet.
     ExitDeactivated,
 }
 

@@ -537,8 +537,8 @@ impl Op {
 const STEPS: [Step; 5] = [
     Step::ProtectPublished,
     Step::ProtectEscalated,
-    Step::RetireScanned,
-    Step::RetireInserted,
+    Step::PlaceScanned,
+    Step::PlaceInserted,
     Step::ExitDeactivated,
 ];
 
@@ -547,8 +547,8 @@ fn step_index(step: Step) -> usize {
     match step {
         Step::ProtectPublished => 0,
         Step::ProtectEscalated => 1,
-        Step::RetireScanned => 2,
-        Step::RetireInserted => 3,
+        Step::PlaceScanned => 2,
+        Step::PlaceInserted => 3,
         Step::ExitDeactivated => 4,
     }
 }

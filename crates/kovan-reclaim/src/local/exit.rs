@@ -1,0 +1,242 @@
+//! Thread exit, parking and adoption.
+//!
+//! An exiting thread releases its reservation, places its open batch (or parks it in its own
+//! cell when too few nodes remain for the eligible reservations), frees what became free,
+//! advances the era if it retired since its last advance, and releases its id. Parked batches
+//! are adopted by the next owner of the id, by every era advance while any are parked, and by
+//! flush; a parked cell holds at most one chain (Release swap to park, Acquire swap to adopt).
+//! Bound: one round per generation of garbage that its destructors create, each O(T) plus the
+//! batch.
+
+use core::mem;
+use core::ptr;
+
+use kovan_core::sync::Ordering;
+use kovan_core::{ListHead, ThreadSlots};
+
+use super::batch::Batch;
+use super::{Life, Local};
+use crate::config::EPOCH_FREQ;
+use crate::header::{as_list_node, from_list_node, unmark};
+use crate::stall::{Step, point};
+
+impl Local {
+    /// Merges every parked batch into the open batch. Bound: `scan_bound()` cells.
+    pub(super) fn adopt_parked(&self) {
+        let registry = self.domain().state().registry();
+        for tid in 0..registry.scan_bound() {
+            if let Some(slots) = registry.slots(tid) {
+                self.adopt_from(slots);
+            }
+        }
+    }
+
+    pub(super) fn adopt_from(&self, slots: &ThreadSlots) {
+        // Relaxed pre-check, then Acquire swap pairing with the parker's Release swap.
+        if slots.parked().load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        let front = slots.parked().swap(ptr::null_mut(), Ordering::Acquire);
+        if front.is_null() {
+            return;
+        }
+        self.domain()
+            .state()
+            .parked_count()
+            .fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: the swap handed the parked chain to this thread alone.
+        let adopted = unsafe { Batch::from_chain(from_list_node(front)) };
+        let merged = self.batch.get().merge(adopted);
+        self.batch.set(merged);
+    }
+
+    /// Parks the open batch in this thread's own cell for another thread to adopt.
+    fn park(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        if batch.is_empty() {
+            return;
+        }
+        // Release: publishes the chain to the adopter's Acquire swap.
+        let previous = self
+            .slots()
+            .parked()
+            .swap(as_list_node(batch.front), Ordering::Release);
+        debug_assert!(
+            previous.is_null(),
+            "own parked cell is adopted before parking again"
+        );
+        // Relaxed: a hint for adopters; the cell is the synchronisation.
+        self.domain()
+            .state()
+            .parked_count()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The owner handle is being dropped. Returns `true` when the thread must exit now (the
+    /// caller runs [`exit`](Self::exit)); otherwise the last guard's drop does.
+    pub(crate) fn release_owner(&self) -> bool {
+        debug_assert_eq!(self.life.get(), Life::Owned);
+        if self.is_pinned() {
+            self.life.set(Life::OwnerGone);
+            return false;
+        }
+        true
+    }
+
+    /// Takes every reservation list and parked batch of the domain, then exits, freeing all of
+    /// it. Only when no other handle of the domain exists (the domain is being dropped).
+    pub(crate) fn drain_domain(&self) {
+        let registry = self.domain().state().registry();
+        for tid in 0..registry.scan_bound() {
+            let Some(slots) = registry.slots(tid) else {
+                continue;
+            };
+            // AcqRel: as in `update_reservation`.
+            let captured = slots
+                .reservation()
+                .swap_list_head(ListHead::Inactive, Ordering::AcqRel);
+            self.traverse(captured);
+            self.adopt_from(slots);
+        }
+        self.exit();
+    }
+
+    /// Thread exit: rounds of deactivate, place or park the open batch, run what became free
+    /// (destructors may pin and retire on this state: the next round takes that), until a
+    /// round frees nothing; then advance the era if this thread retired since its last
+    /// advance, and return the id. A destructor that panics does not stop the exit: it
+    /// completes while the panic unwinds. If a destructor left a guard alive, the exit is
+    /// finished by that guard's drop instead. Bound: one round per generation of garbage that
+    /// destructors create, each O(T) plus the batch.
+    pub(crate) fn exit(&self) {
+        self.life.set(Life::Exiting);
+        #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
+        let finish = FinishExitOnUnwind(self);
+        self.exit_rounds();
+        #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
+        mem::forget(finish);
+        self.finish_exit();
+    }
+
+    /// Mutant: the exit rounds before the review, which release the reservation and free
+    /// again for as long as a round frees anything, whoever placed it.
+    #[cfg(kovan_mutant = "exit_loops_while_fed")]
+    fn exit_rounds(&self) {
+        loop {
+            if !self.is_pinned() {
+                self.deactivate();
+            }
+            point(Step::ExitDeactivated);
+            self.adopt_from(self.slots());
+            self.place_open_batch();
+            if !self.batch.get().is_empty() {
+                self.park();
+            }
+            if self.free_list.get().is_null() {
+                break;
+            }
+            self.drain_free_list();
+        }
+    }
+
+    #[cfg(not(kovan_mutant = "exit_loops_while_fed"))]
+    fn exit_rounds(&self) {
+        // A destructor may have pinned and kept its guard (an earlier try of this exit, or the
+        // rounds below): its reservation stays, and that guard's drop finishes the exit.
+        if !self.is_pinned() {
+            self.deactivate();
+        }
+        point(Step::ExitDeactivated);
+        self.adopt_from(self.slots());
+        #[cfg(kovan_mutant = "exit_frees_open_batch")]
+        self.free_open_batch_directly();
+        self.place_and_free();
+        // Destructors that pinned reactivated the reservation, and other threads may have
+        // placed batches in it since. Releasing it frees those, but their destructors are not
+        // run here (they could pin again, and so on for as long as others place batches):
+        // they go back into the open batch, parked below for another thread to place.
+        #[cfg(not(kovan_mutant = "exit_deactivates_under_guard"))]
+        let release_own = !self.is_pinned();
+        #[cfg(kovan_mutant = "exit_deactivates_under_guard")]
+        let release_own = true;
+        if release_own {
+            self.deactivate();
+            self.requeue_freed();
+        }
+        if !self.batch.get().is_empty() {
+            self.park();
+        }
+    }
+
+    /// Turns the batches on the free list back into unplaced chains in the open batch. A
+    /// freed batch is unreachable for every reader, so placing it again only delays it.
+    /// Bound: the nodes of those batches.
+    fn requeue_freed(&self) {
+        let mut refs = self.free_list.replace(ptr::null_mut());
+        while !refs.is_null() {
+            // SAFETY: the batch count reached zero: this thread owns the whole batch.
+            let header = unsafe { &*refs };
+            // Relaxed: free-list links are written and read by this thread only.
+            let rest = header.next().load(Ordering::Relaxed);
+            // Members run from the front to the refs node through `batch_next`; the refs
+            // node's count word (zero) ends the chain as a null link.
+            let front = unmark(header.batch_link().load(Ordering::Relaxed));
+            header.set_batch_next(ptr::null_mut());
+            // SAFETY: as above; the chain is owned and no longer placed anywhere.
+            let chain = unsafe { Batch::from_chain(front) };
+            self.batch.set(self.batch.get().merge(chain));
+            refs = rest;
+        }
+    }
+
+    fn finish_exit(&self) {
+        if self.is_pinned() {
+            self.life.set(Life::OwnerGone);
+            return;
+        }
+        // A thread that retired fewer than EPOCH_FREQ nodes since its last advance would
+        // otherwise never move the era, and a run of such short-lived threads would leave the
+        // batches they placed in every reservation for good (docs/protocol.md §5). The batch
+        // is placed above, so the reservations that got its nodes release them at their next
+        // update.
+        #[cfg(not(kovan_mutant = "exit_skips_era_advance"))]
+        if self.retired.get() % EPOCH_FREQ != 0 {
+            self.tick_era();
+        }
+        self.life.set(Life::Exited);
+        self.domain().state().registry().release(self.tid);
+    }
+
+    /// Whether the thread exited (its id is released): its state may be freed.
+    pub(crate) fn has_exited(&self) -> bool {
+        self.life.get() == Life::Exited
+    }
+
+    /// Mutant: runs the open batch's destructors at once (a use-after-free for readers).
+    #[cfg(kovan_mutant = "exit_frees_open_batch")]
+    fn free_open_batch_directly(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        let mut node = batch.front;
+        while !node.is_null() {
+            // SAFETY: mutant only; deliberately wrong.
+            unsafe {
+                let next = (*node).batch_next();
+                if let Some(destructor) = (*node).destructor() {
+                    destructor(node);
+                }
+                node = next;
+            }
+        }
+    }
+}
+
+/// Completes a thread exit whose destructor unwound: the remaining rounds run (a second panic
+/// aborts, as Rust does for a panic during unwinding) and the id is released.
+struct FinishExitOnUnwind<'a>(&'a Local);
+
+impl Drop for FinishExitOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.exit_rounds();
+        self.0.finish_exit();
+    }
+}

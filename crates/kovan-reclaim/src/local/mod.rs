@@ -1,0 +1,132 @@
+//! One thread's side of the protocol: its reservation, open batch and free list.
+//!
+//! A `Local` lives behind a `LocalHandle` and its guards; only its thread touches it. The
+//! protocol's steps, each in its own module with its bound and orderings:
+//!
+//! - [`pin`]: enter a critical section; the outermost pin after the era moved updates the
+//!   reservation (capture, traverse, publish).
+//! - [`protect`]: the protected load, its rounds and its escalation; `cover`.
+//! - [`place`]: retire into the open batch, advance the era, place a batch in every eligible
+//!   reservation.
+//! - [`free`]: traverse a captured list, release batch references, run the destructors of
+//!   batches that reached zero.
+//! - [`flush`]: push the thread's garbage through to a fixpoint.
+//! - [`exit`]: thread exit, parking and adoption, and the domain's final drain.
+//!
+//! `docs/protocol.md` collects the bounds with the safety argument (invariants I1–I6). Every
+//! ordering that is not SeqCst says which operation it pairs with.
+
+mod batch;
+mod exit;
+mod flush;
+mod free;
+mod pin;
+mod place;
+mod protect;
+
+use core::cell::Cell;
+use core::ptr;
+
+use kovan_core::{Reservation, ThreadSlots};
+
+use crate::config::RETIRE_FREQ;
+use crate::domain::Domain;
+use crate::header::NodeHeader;
+use batch::Batch;
+
+/// Where a thread's registration stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// The owner handle exists.
+    Owned,
+    /// The owner handle was dropped while a guard was live: the last guard's drop exits.
+    OwnerGone,
+    /// Thread exit is running (destructors it runs may pin and retire on this state).
+    Exiting,
+    /// The id is released; nothing may use this state any more.
+    Exited,
+}
+
+/// The per-thread state behind a `LocalHandle` and its guards. Only its thread touches it.
+pub(crate) struct Local {
+    domain: *const Domain,
+    tid: usize,
+    slots: *const ThreadSlots,
+    pin_count: Cell<usize>,
+    /// Mirror of the era published in the reservation; 0 (never an era) forces the next pin to
+    /// republish, which is how every deactivation invalidates the fast path.
+    cached_era: Cell<u64>,
+    batch: Cell<Batch>,
+    /// Batch length at which the next placement is tried.
+    place_at: Cell<usize>,
+    retired: Cell<u64>,
+    /// Refs nodes of batches whose count reached zero, linked through `next`.
+    free_list: Cell<*mut NodeHeader>,
+    draining: Cell<bool>,
+    life: Cell<Life>,
+}
+
+impl Local {
+    /// State for `tid`, freshly claimed from `domain`, adopting the batch an earlier owner of the
+    /// id parked.
+    ///
+    /// # Safety
+    /// `domain` outlives the returned value and `tid` is claimed for it.
+    pub(crate) unsafe fn new(domain: &Domain, tid: usize) -> Local {
+        let slots = domain
+            .state()
+            .registry()
+            .slots(tid)
+            .expect("claimed ids have pages");
+        let local = Local {
+            domain,
+            tid,
+            slots,
+            pin_count: Cell::new(0),
+            cached_era: Cell::new(0),
+            batch: Cell::new(Batch::EMPTY),
+            place_at: Cell::new(RETIRE_FREQ),
+            retired: Cell::new(0),
+            free_list: Cell::new(ptr::null_mut()),
+            draining: Cell::new(false),
+            life: Cell::new(Life::Owned),
+        };
+        local.adopt_from(slots);
+        local
+    }
+
+    #[inline]
+    pub(crate) fn domain(&self) -> &Domain {
+        // SAFETY: the domain outlives every `Local` registered with it (constructor contract).
+        unsafe { &*self.domain }
+    }
+
+    #[inline]
+    fn slots(&self) -> &ThreadSlots {
+        // SAFETY: slot pages live as long as the domain.
+        unsafe { &*self.slots }
+    }
+
+    /// The thread's reservation.
+    #[inline]
+    fn reservation(&self) -> &Reservation {
+        self.slots().reservation()
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pin_count.get() > 0
+    }
+
+    pub(crate) fn tid(&self) -> usize {
+        self.tid
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.has_exited(),
+            "a Local is dropped only after its thread exited"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Retire and place a batch.
+//!
+//! `retire` links a node into the open batch (O(1)); every `EPOCH_FREQ`-th retirement of the
+//! thread advances the era. At `RETIRE_FREQ` nodes (or the grown target after a failed try) the
+//! batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
+//! of the registered reservations assigning a node to each eligible one, then one unconditional
+//! AcqRel swap per assigned node into that reservation's list. A batch with too few nodes for
+//! the eligible reservations stays open and grows. The batch's reference count starts biased,
+//! so traversals racing the insertions cannot free it early. Bound: one pass over the
+//! registered ids plus one pass over the batch, with at most one docked-tail traversal per
+//! inserted node.
+
+use core::ptr;
+
+use kovan_core::sync::{Ordering, fence};
+use kovan_core::{ListHead, Reservation};
+
+use super::Local;
+use super::batch::Batch;
+use crate::config::{EPOCH_FREQ, RETIRE_FREQ};
+use crate::header::{
+    NodeHeader, REFS_BIAS, as_list_node, decode_assignee, encode_assignee, from_list_node, mark,
+};
+use crate::reclaim::Destructor;
+use crate::stall::{Step, point};
+
+impl Local {
+    /// Adds `node` to the open batch; may advance the era and place the batch.
+    ///
+    /// # Safety
+    /// `node` heads a live object that no thread can newly reach, retired once, whose
+    /// `destructor` frees it correctly on any thread.
+    pub(crate) unsafe fn retire(&self, node: *mut NodeHeader, destructor: Destructor) {
+        // SAFETY: the node is unreachable for new readers and not yet in any batch, so this
+        // thread has exclusive access to its header words.
+        let header = unsafe { &*node };
+        // SAFETY: as above: nobody else can read the destructor word yet.
+        unsafe { header.set_destructor(destructor) };
+        let birth = header.birth_era();
+        let batch = self.batch.get();
+        header.set_batch_next(batch.front);
+        self.batch.set(Batch {
+            front: node,
+            tail: if batch.is_empty() { node } else { batch.tail },
+            len: batch.len + 1,
+            min_birth: batch.min_birth.min(birth),
+        });
+        let retired = self.retired.get() + 1;
+        self.retired.set(retired);
+        if retired % EPOCH_FREQ == 0 {
+            self.advance_era();
+        }
+        if self.batch.get().len >= self.place_at.get() {
+            self.place_open_batch();
+            self.drain_free_list();
+        }
+    }
+
+    /// Adopts parked batches, if any, and advances the era. No thread ever waits for a stable
+    /// era here (pins publish once and protected loads escalate), so there is no slow-path
+    /// request to help first.
+    pub(super) fn advance_era(&self) {
+        // Relaxed: a hint; the adoption below synchronises through the parked cells themselves.
+        if self.domain().state().parked_count().load(Ordering::Relaxed) != 0 {
+            self.adopt_parked();
+        }
+        self.tick_era();
+    }
+
+    pub(super) fn tick_era(&self) {
+        // SeqCst: the era clock is part of the Dekker pairs of I2.
+        self.domain().state().era().fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Tries to place the open batch; on failure it stays open and grows.
+    pub(super) fn place_open_batch(&self) {
+        let batch = self.batch.replace(Batch::EMPTY);
+        if batch.is_empty() {
+            return;
+        }
+        // SAFETY: the batch was detached above, so this thread owns the chain.
+        if unsafe { self.try_place(batch) } {
+            self.place_at.set(RETIRE_FREQ);
+        } else {
+            #[cfg(kovan_mutant = "drop_unplaced_batch")]
+            return;
+            let merged = self.batch.get().merge(batch);
+            self.batch.set(merged);
+            self.place_at.set(merged.len + RETIRE_FREQ);
+        }
+    }
+
+    /// Places `batch` in every eligible reservation, or returns `false` (batch untouched) when
+    /// it has fewer than one node per eligible reservation plus the refs node.
+    ///
+    /// Bound: one pass over `scan_bound()` guard reservations, one pass over the
+    /// batch, and at most one docked-tail traversal per inserted node.
+    ///
+    /// # Safety
+    /// The caller owns the unfinalised chain of `batch`.
+    unsafe fn try_place(&self, batch: Batch) -> bool {
+        // I2: pairs with the fence after every publication; our unlinks (sequenced before the
+        // retire) are ordered before the scan below.
+        fence(Ordering::SeqCst);
+        let registry = self.domain().state().registry();
+        let refs = batch.tail;
+        let mut cursor = batch.front;
+        for tid in 0..registry.scan_bound() {
+            let Some(slots) = registry.slots(tid) else {
+                continue;
+            };
+            if !eligible(slots.reservation(), batch.min_birth) {
+                continue;
+            }
+            if cursor == refs {
+                return false;
+            }
+            // SAFETY: `cursor` is a non-refs member of the owned chain.
+            let node = unsafe { &*cursor };
+            // Relaxed: read back only by this thread below.
+            node.next().store(encode_assignee(tid), Ordering::Relaxed);
+            cursor = node.batch_next();
+        }
+        let assigned_end = cursor;
+        // Finalise: every member names the refs node, the refs node names the front.
+        // SAFETY: members of the owned chain; the refs node's link word becomes its count.
+        unsafe {
+            let mut node = batch.front;
+            while node != refs {
+                let next = (*node).batch_next();
+                // Relaxed: published by the Release insertion of the node.
+                (*node).batch_link().store(refs, Ordering::Relaxed);
+                node = next;
+            }
+            (*refs)
+                .batch_link()
+                .store(mark(batch.front), Ordering::Relaxed);
+            (*refs).refs().store(REFS_BIAS, Ordering::Relaxed);
+        }
+        point(Step::PlaceScanned);
+        let mut inserted = 0usize;
+        let mut node = batch.front;
+        while node != assigned_end {
+            // SAFETY: the bias keeps the batch alive until the final count below.
+            let header = unsafe { &*node };
+            let next_member = header.batch_next();
+            let tid = decode_assignee(header.next().load(Ordering::Relaxed));
+            // Relaxed: published by the Release swap below.
+            header.next().store(ptr::null_mut(), Ordering::Relaxed);
+            let reservation = registry
+                .slots(tid)
+                .expect("assigned slots have pages")
+                .reservation();
+            if self.insert(reservation, node) {
+                inserted += 1;
+            }
+            node = next_member;
+        }
+        // AcqRel: Release publishes our use of the batch; Acquire, when we reach zero, makes
+        // every traverser's decrement happen-before the free.
+        // SAFETY: the refs node lives until its count reaches zero, which only this add or a
+        // later decrement can observe.
+        let previous = unsafe { &*refs }
+            .refs()
+            .fetch_add(inserted.wrapping_sub(REFS_BIAS), Ordering::AcqRel);
+        if previous.wrapping_add(inserted).wrapping_sub(REFS_BIAS) == 0 {
+            self.push_free(refs);
+        }
+        true
+    }
+
+    /// Inserts `node` at the head of `reservation`'s list; returns whether it stayed there
+    /// (and so holds a reference on its batch).
+    fn insert(&self, reservation: &Reservation, node: *mut NodeHeader) -> bool {
+        // AcqRel: Release publishes the node's header words to the list owner's Acquire swap;
+        // Acquire lets us read the previous list's nodes if we must traverse them.
+        let head = ListHead::Nodes(as_list_node(node));
+        match reservation.swap_list_head(head, Ordering::AcqRel) {
+            ListHead::Empty => true,
+            // The owner deactivated after our scan. Undo; if the head moved on, somebody already
+            // holds the node, so it counts as inserted.
+            ListHead::Inactive => reservation
+                .compare_exchange_list_head(head, ListHead::Inactive, Ordering::AcqRel)
+                .is_err(),
+            ListHead::Nodes(previous) => {
+                point(Step::PlaceInserted);
+                // SAFETY: our node is alive: the batch bias is still held.
+                let linked = unsafe { &*node }.next().compare_exchange(
+                    ptr::null_mut(),
+                    from_list_node(previous),
+                    // AcqRel: Release hands `previous` to the owner's traversal (its AcqRel swap).
+                    Ordering::AcqRel,
+                    // Acquire: pairs with the owner's tainting swap.
+                    Ordering::Acquire,
+                );
+                if linked.is_err() {
+                    // The owner already tainted our node's link: the docked tail is ours.
+                    self.traverse(ListHead::Nodes(previous));
+                }
+                true
+            }
+        }
+    }
+}
+
+/// Whether a batch whose oldest node was born at `min_birth` must give `reservation` a node.
+#[inline]
+fn eligible(reservation: &Reservation, min_birth: u64) -> bool {
+    // Acquire (both): ordered after the fence that starts the scan; pairs with the owner's
+    // publication fence per I2.
+    reservation.list_head(Ordering::Acquire) != ListHead::Inactive
+        && reservation.reserved_era(Ordering::Acquire) >= min_birth
+}

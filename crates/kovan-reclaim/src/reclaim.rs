@@ -1,0 +1,27 @@
+//! Destructors: how a retired object is freed once no guard can reach it.
+//!
+//! A retirement installs one [`Destructor`] in the object's header; the thread that frees the
+//! object's batch calls it once. [`boxed`] serves every `Box`-allocated object whose header is
+//! its first field ([`Node`](crate::Node), and hand-built `#[repr(C)]` nodes).
+
+use alloc::boxed::Box;
+
+use crate::header::NodeHeader;
+
+/// Runs the destructor of the object whose header is at the given address and frees its memory.
+///
+/// # Safety
+/// Called once, by the thread that freed the object's batch, with the header of a live object
+/// that the destructor's installer allocated in the matching way.
+pub type Destructor = unsafe fn(*mut NodeHeader);
+
+/// Drops and deallocates a `Box<T>` whose first field (offset 0 of a `#[repr(C)]` `T`) is the
+/// header at `header`.
+///
+/// # Safety
+/// `header` is offset 0 of a live `T` allocated with `Box`, that no thread can reach any more;
+/// called once. As a [`Destructor`], the retirement's contract provides this.
+pub unsafe fn boxed<T>(header: *mut NodeHeader) {
+    // SAFETY: per the contract; the cast restores the pointer the object was allocated as.
+    drop(unsafe { Box::from_raw(header.cast::<T>()) });
+}
