@@ -29,8 +29,9 @@
 //! assert_eq!(*config.load(), "v2");
 //! ```
 //!
-//! Everything here is re-exported by the `kovan` facade, and the examples use its paths
-//! (`kovan::Atom`); this crate is the layer, `kovan` is what applications depend on.
+//! **Internal crate, no semver promise.** Everything here is re-exported by the `kovan` facade,
+//! and the examples use its paths (`kovan::Atom`); this crate is the layer, `kovan` is what
+//! applications depend on, and only the facade's paths follow semver.
 //!
 //! Feature `std` (default) adds everything that uses the process-wide default domain: [`pin`],
 //! [`flush`], [`retire`], [`RetiredNode::new`], [`NodeBox::new`] and the `Atom` family; and the
@@ -38,6 +39,7 @@
 //! built with `*_in(&Domain, ..)` constructors and threads register handles with a [`Domain`]
 //! explicitly.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -15,6 +15,7 @@
 //!
 //! The crate is `#![no_std]` and needs only `alloc`.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 extern crate alloc;

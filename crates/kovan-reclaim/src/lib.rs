@@ -1,5 +1,9 @@
 //! The Crystalline-W reclamation protocol as kovan runs it.
 //!
+//! **Internal crate, no semver promise.** Applications and data structures depend on the `kovan`
+//! facade, which re-exports what is supported from here; this crate's other items may change in
+//! any release.
+//!
 //! A thread registers a [`LocalHandle`] with a [`Domain`], enters critical sections with
 //! [`LocalHandle::pin`], loads shared pointers with [`Guard::protect`], and hands unlinked
 //! nodes to [`LocalHandle::retire_raw`] or [`LocalHandle::retire_node`]. A retired node is
@@ -45,6 +49,7 @@
 //! handle.flush();
 //! ```
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -60,6 +65,7 @@ mod header;
 mod local;
 mod node;
 pub mod reclaim;
+#[doc(hidden)]
 pub mod stall;
 
 pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};

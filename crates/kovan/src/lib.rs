@@ -155,6 +155,7 @@
 //! `#![no_std]` (it needs `alloc`): threads register [`LocalHandle`]s with a [`Domain`]
 //! explicitly.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub use crossbeam_utils::CachePadded;
