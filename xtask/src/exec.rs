@@ -1,7 +1,7 @@
 //! Running child processes: print the command, stream its output, keep a copy to parse.
 
 use std::fmt::Write as _;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
@@ -87,10 +87,10 @@ impl Cmd {
         announce(&self.display());
         let (mut reader, writer) = io::pipe()?;
         let mut cmd = self.command(root);
-        if io::stdout().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
-            // The child writes to a pipe, so cargo would turn its colours off; we show them.
-            cmd.env("CARGO_TERM_COLOR", "always");
-        }
+        // The output is parsed, so no colour codes, whatever the caller's CARGO_TERM_COLOR (CI
+        // sets `always`): this turns cargo's and rustdoc's off, and libtest's are off by
+        // themselves since the test binaries write to a pipe (its `--color auto`).
+        cmd.env("CARGO_TERM_COLOR", "never");
         cmd.stdin(Stdio::null())
             .stdout(writer.try_clone()?)
             .stderr(writer);

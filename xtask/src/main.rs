@@ -2,14 +2,14 @@
 //!
 //! ```text
 //! cargo xtask verify [--skip NAME]... [--mutants]   every check, then a summary table
-//! cargo xtask fmt|clippy|test|compat|test-release|loom|miri|asan|no-std
+//! cargo xtask fmt|clippy|test|compat|test-release|loom|miri|asan|tsan|no-std|msrv
 //! cargo xtask mutants [NAME]...                      the mutation check alone
 //! cargo xtask chaos --seeds N [--seed S]             the randomized stress test, more seeds
 //! cargo xtask bench [ARGS]...                        cargo run --release -p kovan-benches --bin compare -- ARGS
 //! ```
 //!
 //! Every command is printed before it runs; its output is streamed and also parsed for the
-//! libtest counts. A step that is expected to run tests and runs none fails.
+//! libtest counts (captured with colour off, so the parser sees plain text). A step that is expected to run tests and runs none fails.
 
 mod compat;
 mod exec;
@@ -42,7 +42,11 @@ commands:
   miri           cargo +nightly miri test (kovan-core, kovan-reclaim, kovan-atom), racy tests
                  (names containing `miri_seeds`) again over -Zmiri-many-seeds=0..4
   asan           the kovan-reclaim and kovan-atom tests under AddressSanitizer (x86_64 Linux)
-  no-std         cargo build -p kovan-core -p kovan-reclaim --no-default-features
+  tsan           the kovan-reclaim, kovan-atom and kovan tests under ThreadSanitizer, std
+                 rebuilt instrumented (-Zbuild-std; x86_64 Linux)
+  no-std         the library crates, --no-default-features, for x86_64-unknown-none (no std)
+  msrv           cargo +VERSION check of the library crates, VERSION the rust-version of
+                 [workspace.package] in Cargo.toml
   mutants [NAME]...
                  re-run the tests with each deliberate bug (cfg kovan_mutant) switched in and
                  report which tests catch it; fails if one is caught by none.
@@ -103,8 +107,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
             if let Some(extra) = rest.first() {
                 return Err(format!("`{name}` takes no arguments (got `{extra}`)"));
             }
-            let results = vec![timed(step.name(), || step.run(&ctx))];
-            Ok(summarize(step.name(), &results))
+            let results = vec![timed(step.name, || step.run(&ctx))];
+            Ok(summarize(step.name, &results))
         }
     }
 }
@@ -149,7 +153,7 @@ fn chaos(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
 }
 
 fn verify(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
-    let mut skip: Vec<Step> = Vec::new();
+    let mut skip: Vec<&str> = Vec::new();
     let mut with_mutants = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -160,10 +164,10 @@ fn verify(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         };
         if let Some(name) = name {
             let step = Step::from_name(name).ok_or_else(|| {
-                let names: Vec<_> = Step::ALL.iter().map(|s| s.name()).collect();
+                let names: Vec<_> = Step::ALL.iter().map(|s| s.name).collect();
                 format!("cannot skip `{name}`: steps are {}", names.join(", "))
             })?;
-            skip.push(step);
+            skip.push(step.name);
         } else if a == "--mutants" {
             with_mutants = true;
         } else {
@@ -173,23 +177,23 @@ fn verify(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
 
     let total = Step::ALL.len() + usize::from(with_mutants);
     let mut results = Vec::new();
-    for (i, step) in Step::ALL.into_iter().enumerate() {
-        if skip.contains(&step) {
+    for (i, step) in Step::ALL.iter().enumerate() {
+        if skip.contains(&step.name) {
             exec::note(&format!(
                 "[{}/{total}] {}: SKIPPED (by --skip)",
                 i + 1,
-                step.name()
+                step.name
             ));
             results.push(StepResult {
-                name: step.name(),
+                name: step.name,
                 status: Status::Skipped,
                 time: None,
                 outcome: Outcome::default(),
             });
             continue;
         }
-        banner(&format!("[{}/{total}] {}", i + 1, step.name()));
-        results.push(timed(step.name(), || step.run(ctx)));
+        banner(&format!("[{}/{total}] {}", i + 1, step.name));
+        results.push(timed(step.name, || step.run(ctx)));
     }
     if with_mutants {
         banner(&format!("[{total}/{total}] mutants"));

@@ -19,16 +19,22 @@ pub const LOOM_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
 pub const MIRI_PACKAGES: [&str; 3] = ["kovan-core", "kovan-reclaim", "kovan-atom"];
 /// Packages AddressSanitizer runs the tests (stress, stall injection) of.
 pub const ASAN_PACKAGES: [&str; 2] = ["kovan-reclaim", "kovan-atom"];
-/// Packages that must build without `std`.
-pub const NO_STD_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
+/// Packages ThreadSanitizer runs the tests (stress, stall injection, chaos) of.
+pub const TSAN_PACKAGES: [&str; 3] = ["kovan-reclaim", "kovan-atom", "kovan"];
+/// The library crates: they must build without `std` (`--no-default-features`) and with the
+/// `rust-version` of the root Cargo.toml.
+pub const LIBRARY_PACKAGES: [&str; 4] = ["kovan-core", "kovan-reclaim", "kovan-atom", "kovan"];
+/// A target without `std` at all: a dependency that pulls `std` in fails to build for it (the
+/// host target would link `std` anyway and hide that).
+pub const NO_STD_TARGET: &str = "x86_64-unknown-none";
 /// Test names containing this run again under `-Zmiri-many-seeds` (the racy ones).
 pub const MIRI_SEEDS_MARKER: &str = "miri_seeds";
 /// The seed range for the racy tests under Miri.
 pub const MIRI_SEEDS: &str = "0..4";
 /// Default loom preemption bound (an explicit `LOOM_MAX_PREEMPTIONS` wins).
 pub const LOOM_DEFAULT_PREEMPTIONS: &str = "2";
-/// The only target AddressSanitizer runs on here.
-pub const ASAN_TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The only target the sanitizers run on here.
+pub const SANITIZER_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Default seconds one test binary may run before it is killed as hung (`KOVAN_TEST_TIMEOUT`).
 pub const DEFAULT_TEST_TIMEOUT_S: u64 = 600;
@@ -123,66 +129,71 @@ pub fn with_timeout(ctx: &Ctx, cmd: Cmd) -> Cmd {
     }
 }
 
-/// The verification steps, in the order `verify` runs them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    Fmt,
-    Clippy,
-    Test,
-    Compat,
-    TestRelease,
-    Loom,
-    Miri,
-    Asan,
-    NoStd,
+/// A verification step: its name (also its sub-command) and what it runs.
+#[derive(Clone, Copy)]
+pub struct Step {
+    pub name: &'static str,
+    run: fn(&Ctx) -> Outcome,
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
-        Step::Fmt,
-        Step::Clippy,
-        Step::Test,
-        Step::Compat,
-        Step::TestRelease,
-        Step::Loom,
-        Step::Miri,
-        Step::Asan,
-        Step::NoStd,
+    /// Every step, in the order `verify` runs them; a new step is one entry here.
+    pub const ALL: &[Step] = &[
+        Step {
+            name: "fmt",
+            run: |ctx| plain(ctx, &fmt_cmd()),
+        },
+        Step {
+            name: "clippy",
+            run: |ctx| plain(ctx, &clippy_cmd()),
+        },
+        Step {
+            name: "test",
+            run: |ctx| test_step(ctx, &[with_timeout(ctx, test_cmd(false))], "ignored"),
+        },
+        Step {
+            name: "compat",
+            run: compat::run,
+        },
+        Step {
+            name: "test-release",
+            run: |ctx| test_step(ctx, &[with_timeout(ctx, test_cmd(true))], "ignored"),
+        },
+        Step {
+            name: "loom",
+            run: |ctx| {
+                let cmd = with_timeout(ctx, loom_cmd(None, &ctx.sub_target("loom")));
+                test_step(ctx, &[cmd], "ignored")
+            },
+        },
+        Step {
+            name: "miri",
+            run: miri_step,
+        },
+        Step {
+            name: "asan",
+            run: |ctx| sanitizer_step(ctx, "asan", toolchain::ensure_nightly, asan_cmd(ctx)),
+        },
+        Step {
+            name: "tsan",
+            run: |ctx| sanitizer_step(ctx, "tsan", toolchain::ensure_rust_src, tsan_cmd(ctx)),
+        },
+        Step {
+            name: "no-std",
+            run: no_std_step,
+        },
+        Step {
+            name: "msrv",
+            run: msrv_step,
+        },
     ];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Fmt => "fmt",
-            Step::Clippy => "clippy",
-            Step::Test => "test",
-            Step::Compat => "compat",
-            Step::TestRelease => "test-release",
-            Step::Loom => "loom",
-            Step::Miri => "miri",
-            Step::Asan => "asan",
-            Step::NoStd => "no-std",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| s.name() == name)
+        Step::ALL.iter().copied().find(|s| s.name == name)
     }
 
     pub fn run(self, ctx: &Ctx) -> Outcome {
-        match self {
-            Step::Fmt => plain(ctx, &fmt_cmd()),
-            Step::Clippy => plain(ctx, &clippy_cmd()),
-            Step::Test => test_step(ctx, &[with_timeout(ctx, test_cmd(false))], "ignored"),
-            Step::Compat => compat::run(ctx),
-            Step::TestRelease => test_step(ctx, &[with_timeout(ctx, test_cmd(true))], "ignored"),
-            Step::Loom => {
-                let cmd = with_timeout(ctx, loom_cmd(None, &ctx.sub_target("loom")));
-                test_step(ctx, &[cmd], "ignored")
-            }
-            Step::Miri => miri_step(ctx),
-            Step::Asan => asan_step(ctx),
-            Step::NoStd => plain(ctx, &no_std_cmd()),
-        }
+        (self.run)(ctx)
     }
 }
 
@@ -272,8 +283,24 @@ pub fn mutant_cfg(name: &str) -> String {
     format!("--cfg kovan_mutant=\"{name}\"")
 }
 
-pub fn no_std_cmd() -> Cmd {
-    with_packages(cargo(&["build"]), &NO_STD_PACKAGES).arg("--no-default-features")
+fn no_std_cmd() -> Cmd {
+    with_packages(
+        cargo(&["build", "--target", NO_STD_TARGET]),
+        &LIBRARY_PACKAGES,
+    )
+    .arg("--no-default-features")
+}
+
+/// `cargo +VERSION check` of the library crates; `--locked` so that an older cargo cannot
+/// rewrite the lock file.
+fn msrv_cmd(ctx: &Ctx, version: &str) -> Cmd {
+    with_packages(
+        Cmd::new("cargo")
+            .arg(format!("+{version}"))
+            .args(["check", "--locked"]),
+        &LIBRARY_PACKAGES,
+    )
+    .env("CARGO_TARGET_DIR", ctx.sub_target("msrv"))
 }
 
 fn miri_cmd(miriflags: &str) -> Cmd {
@@ -283,10 +310,11 @@ fn miri_cmd(miriflags: &str) -> Cmd {
         .env("MIRIFLAGS", miriflags)
 }
 
-pub fn asan_cmd(ctx: &Ctx) -> Cmd {
-    // The explicit --target keeps build scripts and proc macros (host code) uninstrumented.
+// The explicit --target of the sanitizer builds keeps build scripts and proc macros (host
+// code) uninstrumented.
+fn asan_cmd(ctx: &Ctx) -> Cmd {
     with_packages(
-        nightly_cargo(&["test", "--target", ASAN_TARGET]),
+        nightly_cargo(&["test", "--target", SANITIZER_TARGET]),
         &ASAN_PACKAGES,
     )
     .args(["--tests", "--no-fail-fast"])
@@ -294,6 +322,18 @@ pub fn asan_cmd(ctx: &Ctx) -> Cmd {
     .env("RUSTDOCFLAGS", "-Zsanitizer=address")
     .env("ASAN_OPTIONS", "detect_leaks=1")
     .env("CARGO_TARGET_DIR", ctx.sub_target("asan"))
+}
+
+/// ThreadSanitizer must see every atomic access, so `std` is rebuilt instrumented
+/// (`-Zbuild-std`, from nightly's `rust-src`).
+fn tsan_cmd(ctx: &Ctx) -> Cmd {
+    with_packages(
+        nightly_cargo(&["test", "-Zbuild-std", "--target", SANITIZER_TARGET]),
+        &TSAN_PACKAGES,
+    )
+    .args(["--tests", "--no-fail-fast"])
+    .env("RUSTFLAGS", "-Zsanitizer=thread")
+    .env("CARGO_TARGET_DIR", ctx.sub_target("tsan"))
 }
 
 pub fn bench_cmd(args: &[String]) -> Cmd {
@@ -537,14 +577,61 @@ fn miri_step(ctx: &Ctx) -> Outcome {
     outcome
 }
 
-fn asan_step(ctx: &Ctx) -> Outcome {
+/// A sanitizer's test run; `ensure` installs the nightly parts it needs.
+fn sanitizer_step(
+    ctx: &Ctx,
+    step: &str,
+    ensure: fn(&Path) -> Result<(), String>,
+    cmd: Cmd,
+) -> Outcome {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Outcome::fail(format!(
-            "AddressSanitizer runs on {ASAN_TARGET} only; use --skip asan here"
+            "the sanitizers run on {SANITIZER_TARGET} only; use --skip {step} here"
         ));
     }
-    if let Err(e) = toolchain::ensure_nightly(&ctx.root) {
+    if let Err(e) = ensure(&ctx.root) {
         return Outcome::fail(format!("nightly unavailable: {e}"));
     }
-    test_step(ctx, &[with_timeout(ctx, asan_cmd(ctx))], "ignored")
+    test_step(ctx, &[with_timeout(ctx, cmd)], "ignored")
+}
+
+fn no_std_step(ctx: &Ctx) -> Outcome {
+    if !toolchain::target_installed(&ctx.root, NO_STD_TARGET) {
+        return Outcome::fail(format!(
+            "target {NO_STD_TARGET} is not installed: rustup target add {NO_STD_TARGET}"
+        ));
+    }
+    let mut outcome = plain(ctx, &no_std_cmd());
+    outcome.notes.push(NO_STD_TARGET.to_owned());
+    outcome
+}
+
+fn msrv_step(ctx: &Ctx) -> Outcome {
+    let version = match toolchain::msrv(&ctx.root) {
+        Ok(v) => v,
+        Err(e) => return Outcome::fail(e),
+    };
+    if !toolchain::installed(&ctx.root, &version) {
+        return Outcome::fail(format!(
+            "toolchain {version} (rust-version in Cargo.toml) is not installed: \
+             rustup toolchain install {version} --profile minimal"
+        ));
+    }
+    let mut outcome = plain(ctx, &msrv_cmd(ctx, &version));
+    outcome.notes.push(format!("Rust {version}"));
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_are_unique_and_found() {
+        for (i, step) in Step::ALL.iter().enumerate() {
+            assert!(Step::ALL[..i].iter().all(|s| s.name != step.name));
+            assert_eq!(Step::from_name(step.name).map(|s| s.name), Some(step.name));
+        }
+        assert!(Step::from_name("mutants").is_none());
+    }
 }
