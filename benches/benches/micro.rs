@@ -1,28 +1,32 @@
 //! Criterion micro-benchmarks: the per-call cost of the reclamation primitives, kovan against the
-//! schemes a user would otherwise pick, each driven through its own documented API.
+//! schemes a user would otherwise pick. Every library is driven through its
+//! [`Smr`](kovan_benches::smr::Smr) implementation in `kovan_benches::libs`, the one the
+//! comparison (`compare`) uses, which calls the library's own documented API.
 //!
 //! Groups (results and method: `docs/benchmarks-micro.md`):
 //!
 //! - `pin_unpin`: enter and leave a critical section.
 //! - `load_stable_era`: one protected load (and a read of the payload) under a guard pinned
-//!   outside the timed loop, with nothing retiring anywhere; a plain `AtomicPtr` load is the floor.
+//!   outside the timed loop, with nothing retiring anywhere; a plain `AtomicPtr` load (the leak
+//!   baseline's) is the floor.
 //! - `load_era_advancing`: pin + protected load + read + unpin per iteration, alone (`quiet`) and
 //!   while a second thread, started before the measurement and stopped after it, retires fresh
 //!   nodes as fast as it can (`retirer`), which keeps the era (epoch) moving.
-//! - `retire_per_node`: allocate one node and retire it (default batching).
+//! - `retire_per_node`: allocate one node and retire it (default batching), with no guard where
+//!   the API allows it ([`Smr::retire_unpinned`]).
 //! - `retire_batch_64`, `retire_batch_1024`: retire a batch of nodes allocated outside the timed
 //!   region, throughput in nodes (crossbeam-epoch twice: one pin per batch, one pin per node).
 //! - `atom_load`: `kovan::Atom::load` (deref the guard) and `Atom::peek` against
 //!   `arc_swap::ArcSwap::load` (deref the guard).
 //!
-//! Every library's node carries the same [`Payload`] in one `Box`; kovan's nodes put the
-//! `RetiredNode` header the library requires in front of it (`#[repr(C)]`, header first).
+//! Every node is the comparison's [`Node`] in one `Box`: 32 bytes, after the header a library
+//! requires (kovan's `RetiredNode`, `#[repr(C)]`, header first), with no live-node counting.
 //!
 //! Run with `cargo bench -p kovan-benches --bench micro` (about 3.5 minutes on 2 cores).
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -31,130 +35,114 @@ use criterion::measurement::WallTime;
 use criterion::{
     BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
 };
-use crossbeam_epoch::{self as epoch, Owned};
-use seize::Guard as _;
+use kovan_benches::libs::{Crossbeam, Haphazard, Kovan, KovanOrig, Leak, Seize};
+use kovan_benches::smr::{Node, Smr};
 
-// ------------------------------------------------------------------------------------ nodes
-
-/// What every node carries, whatever the library: 32 bytes, the first word read by readers.
-#[derive(Clone, Copy, Debug, Default)]
-struct Payload {
-    value: u64,
-    _pad: [u64; 3],
-}
-
-impl Payload {
-    fn new(value: u64) -> Self {
-        Self {
-            value,
-            _pad: [0; 3],
-        }
-    }
-}
-
-/// A hand-built node of the workspace facade: the 0.1.12 way, header first.
-#[repr(C)]
-struct KovanNode {
-    header: kovan::RetiredNode,
-    payload: Payload,
-}
-
-impl KovanNode {
-    /// A Box-allocated node, its birth era stamped now.
-    fn alloc(value: u64) -> *mut Self {
-        Box::into_raw(Box::new(Self {
-            header: kovan::RetiredNode::new(),
-            payload: Payload::new(value),
-        }))
-    }
-}
-
-/// The same node for the crates.io original, kovan 0.1.12.
-#[repr(C)]
-struct OrigNode {
-    header: kovan_orig::RetiredNode,
-    payload: Payload,
-}
-
-impl OrigNode {
-    fn alloc(value: u64) -> *mut Self {
-        Box::into_raw(Box::new(Self {
-            header: kovan_orig::RetiredNode::new(),
-            payload: Payload::new(value),
-        }))
-    }
-}
-
-/// The node of the libraries that need no header (crossbeam-epoch, seize, haphazard, plain).
-#[derive(Debug)]
-struct PlainNode {
-    payload: Payload,
-}
-
-impl PlainNode {
-    fn alloc(value: u64) -> *mut Self {
-        Box::into_raw(Box::new(Self {
-            payload: Payload::new(value),
-        }))
-    }
-
-    /// `n` nodes as crossbeam-epoch `Owned` boxes.
-    fn owned_batch(n: usize) -> Vec<Owned<PlainNode>> {
-        (0..n as u64)
-            .map(|v| {
-                Owned::new(PlainNode {
-                    payload: Payload::new(v),
-                })
-            })
-            .collect()
-    }
-}
-
-// ------------------------------------------------------------------------------------ timing
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// Per-group timing, chosen to keep the whole run under 4 minutes on 2 cores.
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+fn configure(group: &mut Group<'_>) {
     group
         .warm_up_time(Duration::from_millis(1000))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
 }
 
+/// Crossbeam-epoch collects at most 8 bags per flush: this many flushes free the backlog of
+/// the pin-per-batch runs (up to about a million bags) before the next measurement.
+const CROSSBEAM_FLUSHES: usize = 1 << 18;
+
+/// Flushes `times` times so that one benchmark's garbage is not freed in the next one's timed
+/// region.
+fn drain<S: Smr>(smr: &S, local: &mut S::Local, times: usize) {
+    let started = Instant::now();
+    for _ in 0..times {
+        smr.flush(local);
+    }
+    if times > 1 {
+        eprintln!(
+            "drained {} garbage in {:.2} s",
+            S::NAME,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// One library's instance, the benchmark thread's state, and a link holding one node that is
+/// never retired (freed on drop).
+struct Slot<S: Smr> {
+    smr: S,
+    local: S::Local,
+    link: S::Link,
+}
+
+impl<S: Smr> Slot<S> {
+    fn new() -> Self {
+        let smr = S::new();
+        let local = smr.local();
+        let link = S::link(Node::alloc_uncounted(1, 1));
+        Self { smr, local, link }
+    }
+
+    /// A protected load and a read of the node, under a guard pinned outside the timed loop.
+    fn bench_stable_load(&mut self, group: &mut Group<'_>, id: &str) {
+        let Self { smr, local, link } = self;
+        group.bench_function(id, |b| {
+            let mut guard = smr.pin(local);
+            b.iter(|| {
+                let p = S::protect(&mut guard, 0, black_box(&*link));
+                // SAFETY: protected by `guard`; the node is never retired.
+                black_box(unsafe { (*p).value })
+            })
+        });
+    }
+
+    /// Pin, protected load, read of the node and unpin, per iteration.
+    fn bench_pinned_load(&mut self, group: &mut Group<'_>, id: &str) {
+        let Self { smr, local, link } = self;
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let mut guard = smr.pin(local);
+                let p = S::protect(&mut guard, 0, black_box(&*link));
+                // SAFETY: protected by `guard`; the node is never retired.
+                let v = unsafe { (*p).value };
+                drop(guard);
+                black_box(v)
+            })
+        });
+    }
+}
+
+impl<S: Smr> Drop for Slot<S> {
+    fn drop(&mut self) {
+        let p = S::load(&mut self.smr.pin(&mut self.local), &self.link);
+        // SAFETY: Box-allocated, never retired, and no guard that could see it is left.
+        unsafe { Node::free(p) };
+        self.smr.flush(&mut self.local);
+    }
+}
+
 // ------------------------------------------------------------------------------------ 1. pin
+
+fn pin_unpin_of<S: Smr>(group: &mut Group<'_>) {
+    let smr = S::new();
+    let mut local = smr.local();
+    group.bench_function(S::NAME, |b| {
+        b.iter(|| {
+            let guard = smr.pin(&mut local);
+            black_box(&guard);
+            drop(guard);
+        })
+    });
+}
 
 fn pin_unpin(c: &mut Criterion) {
     let mut group = c.benchmark_group("pin_unpin");
     configure(&mut group);
-
-    group.bench_function("kovan", |b| {
-        b.iter(|| {
-            let guard = kovan::pin();
-            black_box(&guard);
-            drop(guard);
-        })
-    });
-    group.bench_function("kovan_orig", |b| {
-        b.iter(|| {
-            let guard = kovan_orig::pin();
-            black_box(&guard);
-            drop(guard);
-        })
-    });
-    group.bench_function("crossbeam-epoch", |b| {
-        b.iter(|| {
-            let guard = epoch::pin();
-            black_box(&guard);
-            drop(guard);
-        })
-    });
-    let collector = seize::Collector::new();
-    group.bench_function("seize", |b| {
-        b.iter(|| {
-            let guard = collector.enter();
-            black_box(&guard);
-            drop(guard);
-        })
-    });
+    pin_unpin_of::<Kovan>(&mut group);
+    pin_unpin_of::<KovanOrig>(&mut group);
+    pin_unpin_of::<Crossbeam>(&mut group);
+    pin_unpin_of::<Seize>(&mut group);
     group.finish();
 }
 
@@ -163,91 +151,13 @@ fn pin_unpin(c: &mut Criterion) {
 fn load_stable_era(c: &mut Criterion) {
     let mut group = c.benchmark_group("load_stable_era");
     configure(&mut group);
-
-    let plain = AtomicPtr::new(PlainNode::alloc(1));
-    group.bench_function("plain_atomicptr", |b| {
-        b.iter(|| {
-            let p = black_box(&plain).load(Ordering::Acquire);
-            // SAFETY: the node is live until the end of this function and never written.
-            black_box(unsafe { (*p).payload.value })
-        })
-    });
-
-    let cell = kovan::Atomic::new(KovanNode::alloc(1));
-    group.bench_function("kovan", |b| {
-        let guard = kovan::pin();
-        b.iter(|| {
-            let s = black_box(&cell).load(Ordering::Acquire, &guard);
-            // SAFETY: loaded under `guard`; the node is never retired while the group runs.
-            black_box(unsafe { s.deref() }.payload.value)
-        })
-    });
-
-    let orig = kovan_orig::Atomic::new(OrigNode::alloc(1));
-    group.bench_function("kovan_orig", |b| {
-        let guard = kovan_orig::pin();
-        b.iter(|| {
-            let s = black_box(&orig).load(Ordering::Acquire, &guard);
-            // SAFETY: loaded under `guard`; the node is never retired while the group runs.
-            black_box(unsafe { s.deref() }.payload.value)
-        })
-    });
-
-    let cb = epoch::Atomic::new(PlainNode {
-        payload: Payload::new(1),
-    });
-    group.bench_function("crossbeam-epoch", |b| {
-        let guard = epoch::pin();
-        b.iter(|| {
-            let s = black_box(&cb).load(Ordering::Acquire, &guard);
-            // SAFETY: loaded under `guard`; the node is never retired while the group runs.
-            black_box(unsafe { s.deref() }.payload.value)
-        })
-    });
-
-    let collector = seize::Collector::new();
-    let sz = AtomicPtr::new(PlainNode::alloc(1));
-    group.bench_function("seize", |b| {
-        let guard = collector.enter();
-        b.iter(|| {
-            let p = guard.protect(black_box(&sz), Ordering::Acquire);
-            // SAFETY: protected by `guard`; the node is never retired while the group runs.
-            black_box(unsafe { (*p).payload.value })
-        })
-    });
-
-    let hz = AtomicPtr::new(PlainNode::alloc(1));
-    group.bench_function("haphazard", |b| {
-        let mut hp = haphazard::HazardPointer::new();
-        b.iter(|| {
-            // SAFETY: the cell always holds a live node, which is never retired (it is freed
-            // directly at the end of the group, after the hazard pointer is gone).
-            let node = unsafe { hp.protect(black_box(&hz)) };
-            black_box(node.map(|n| n.payload.value))
-        })
-    });
+    Slot::<Leak>::new().bench_stable_load(&mut group, "plain_atomicptr");
+    Slot::<Kovan>::new().bench_stable_load(&mut group, Kovan::NAME);
+    Slot::<KovanOrig>::new().bench_stable_load(&mut group, KovanOrig::NAME);
+    Slot::<Crossbeam>::new().bench_stable_load(&mut group, Crossbeam::NAME);
+    Slot::<Seize>::new().bench_stable_load(&mut group, Seize::NAME);
+    Slot::<Haphazard>::new().bench_stable_load(&mut group, Haphazard::NAME);
     group.finish();
-
-    // SAFETY: every node above was Box-allocated, never retired, and no guard or hazard pointer
-    // that could see it is alive any more; each is freed once.
-    unsafe {
-        drop(Box::from_raw(plain.load(Ordering::Relaxed)));
-        drop(Box::from_raw(kovan_teardown(&cell)));
-        drop(Box::from_raw(orig_teardown(&orig)));
-        drop(cb.into_owned());
-        drop(Box::from_raw(sz.load(Ordering::Relaxed)));
-        drop(Box::from_raw(hz.load(Ordering::Relaxed)));
-    }
-}
-
-/// The pointer held by a facade cell, read under a fresh guard (for teardown).
-fn kovan_teardown<T>(cell: &kovan::Atomic<T>) -> *mut T {
-    cell.load(Ordering::Acquire, &kovan::pin()).as_raw()
-}
-
-/// The pointer held by a kovan 0.1.12 cell, read under a fresh guard (for teardown).
-fn orig_teardown<T>(cell: &kovan_orig::Atomic<T>) -> *mut T {
-    cell.load(Ordering::Acquire, &kovan_orig::pin()).as_raw()
 }
 
 // ------------------------------------------------------------------------------------ 3. advancing era
@@ -261,8 +171,10 @@ struct Retirer {
 }
 
 impl Retirer {
-    /// Spawns the thread and waits until it has retired its first node.
-    fn spawn(name: &'static str, retire_one: fn(u64)) -> Self {
+    /// Spawns a thread that allocates and retires nodes of library `S`, and waits until it has
+    /// retired its first one.
+    fn spawn<S: Smr>() -> Self {
+        let name = S::NAME;
         let stop = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -271,9 +183,13 @@ impl Retirer {
             thread::Builder::new()
                 .name(format!("retirer-{name}"))
                 .spawn(move || {
+                    let smr = S::new();
+                    let mut local = smr.local();
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        retire_one(n);
+                        let p = Node::<S>::alloc_uncounted(n, n);
+                        // SAFETY: Box-allocated, never published, retired once.
+                        unsafe { smr.retire_unpinned(&mut local, p) };
                         n += 1;
                         if n == 1 {
                             running.store(true, Ordering::Release);
@@ -321,64 +237,17 @@ impl Drop for Retirer {
     }
 }
 
-fn kovan_retire_one(n: u64) {
-    let p = KovanNode::alloc(n);
-    // SAFETY: repr(C) with the RetiredNode first, Box-allocated, never published, retired once.
-    unsafe { kovan::retire(p) };
-}
-
-fn crossbeam_retire_one(n: u64) {
-    let guard = epoch::pin();
-    let s = Owned::new(PlainNode {
-        payload: Payload::new(n),
-    })
-    .into_shared(&guard);
-    // SAFETY: never published, so no other thread can reach it; destroyed once.
-    unsafe { guard.defer_destroy(s) };
-}
-
 fn load_era_advancing(c: &mut Criterion) {
     let mut group = c.benchmark_group("load_era_advancing");
     configure(&mut group);
 
-    let cell = kovan::Atomic::new(KovanNode::alloc(1));
-    let kovan_op = |b: &mut criterion::Bencher<'_>| {
-        b.iter(|| {
-            let guard = kovan::pin();
-            let s = black_box(&cell).load(Ordering::Acquire, &guard);
-            // SAFETY: loaded under `guard`; the cell's node is never retired while the group runs.
-            let v = unsafe { s.deref() }.payload.value;
-            drop(guard);
-            black_box(v)
-        })
-    };
-    let cb = epoch::Atomic::new(PlainNode {
-        payload: Payload::new(1),
-    });
-    let crossbeam_op = |b: &mut criterion::Bencher<'_>| {
-        b.iter(|| {
-            let guard = epoch::pin();
-            let s = black_box(&cb).load(Ordering::Acquire, &guard);
-            // SAFETY: loaded under `guard`; the cell's node is never retired while the group runs.
-            let v = unsafe { s.deref() }.payload.value;
-            drop(guard);
-            black_box(v)
-        })
-    };
-    let plain = AtomicPtr::new(PlainNode::alloc(1));
-    let plain_op = |b: &mut criterion::Bencher<'_>| {
-        b.iter(|| {
-            let p = black_box(&plain).load(Ordering::Acquire);
-            // SAFETY: the node is live until the end of this function and never written.
-            black_box(unsafe { (*p).payload.value })
-        })
-    };
-
-    group.bench_function("kovan/quiet", kovan_op);
+    let mut kovan = Slot::<Kovan>::new();
+    let mut plain = Slot::<Leak>::new();
+    kovan.bench_pinned_load(&mut group, "kovan/quiet");
     let era_before = kovan::default_domain().era();
-    let retirer = Retirer::spawn("kovan", kovan_retire_one);
-    group.bench_function("kovan/retirer", kovan_op);
-    group.bench_function("plain_atomicptr/retirer", plain_op);
+    let retirer = Retirer::spawn::<Kovan>();
+    kovan.bench_pinned_load(&mut group, "kovan/retirer");
+    plain.bench_pinned_load(&mut group, "plain_atomicptr/retirer");
     let retired = retirer.stop();
     let eras = kovan::default_domain().era() - era_before;
     eprintln!(
@@ -386,23 +255,29 @@ fn load_era_advancing(c: &mut Criterion) {
         retired / eras.max(1)
     );
 
-    group.bench_function("crossbeam-epoch/quiet", crossbeam_op);
-    let retirer = Retirer::spawn("crossbeam-epoch", crossbeam_retire_one);
-    group.bench_function("crossbeam-epoch/retirer", crossbeam_op);
+    let mut crossbeam = Slot::<Crossbeam>::new();
+    crossbeam.bench_pinned_load(&mut group, "crossbeam-epoch/quiet");
+    let retirer = Retirer::spawn::<Crossbeam>();
+    crossbeam.bench_pinned_load(&mut group, "crossbeam-epoch/retirer");
     retirer.stop();
     group.finish();
-
-    // SAFETY: Box-allocated, never retired, no reader left; each freed once.
-    unsafe {
-        drop(Box::from_raw(kovan_teardown(&cell)));
-        drop(cb.into_owned());
-        drop(Box::from_raw(plain.load(Ordering::Relaxed)));
-    }
-    kovan::flush();
-    epoch::pin().flush();
 }
 
 // ------------------------------------------------------------------------------------ 4. retire
+
+/// Allocate one node and retire it, per iteration; then `flushes` flushes.
+fn retire_one_of<S: Smr>(group: &mut Group<'_>, flushes: usize) {
+    let smr = S::new();
+    let mut local = smr.local();
+    group.bench_function(S::NAME, |b| {
+        b.iter(|| {
+            let p = Node::<S>::alloc_uncounted(black_box(7), 7);
+            // SAFETY: Box-allocated, never published, retired once.
+            unsafe { smr.retire_unpinned(&mut local, p) };
+        })
+    });
+    drain(&smr, &mut local, flushes);
+}
 
 fn retire_per_node(c: &mut Criterion) {
     let mut group = c.benchmark_group("retire_per_node");
@@ -411,166 +286,77 @@ fn retire_per_node(c: &mut Criterion) {
 
     group.bench_function("box_alloc_free", |b| {
         b.iter(|| {
-            let p = PlainNode::alloc(black_box(7));
-            // SAFETY: just allocated with Box, freed once.
-            drop(unsafe { Box::from_raw(black_box(p)) });
+            let p = Node::<Leak>::alloc_uncounted(black_box(7), 7);
+            // SAFETY: just allocated with Box, never published, freed once.
+            unsafe { Node::free(black_box(p)) };
         })
     });
-    group.bench_function("kovan", |b| {
-        b.iter(|| kovan_retire_one(black_box(7)));
-    });
-    group.bench_function("kovan_orig", |b| {
-        b.iter(|| {
-            let p = OrigNode::alloc(black_box(7));
-            // SAFETY: repr(C) with the RetiredNode first, Box-allocated, never published,
-            // retired once.
-            unsafe { kovan_orig::retire(p) };
-        })
-    });
-    group.bench_function("crossbeam-epoch", |b| {
-        // The API takes a guard for `defer_destroy`: one pin per node is part of the cost.
-        b.iter(|| crossbeam_retire_one(black_box(7)));
-    });
-    let collector = seize::Collector::new();
-    group.bench_function("seize", |b| {
-        b.iter(|| {
-            let p = PlainNode::alloc(black_box(7));
-            // SAFETY: Box-allocated (what `reclaim::boxed` frees), never published, retired once.
-            unsafe { collector.retire(p, seize::reclaim::boxed::<PlainNode>) };
-        })
-    });
-    group.bench_function("haphazard", |b| {
-        b.iter(|| {
-            let p = PlainNode::alloc(black_box(7));
-            // SAFETY: Box-allocated (`P = Box`), never published so no hazard pointer can guard
-            // it, valid until reclaimed, retired once.
-            unsafe { haphazard::Domain::global().retire_ptr::<PlainNode, Box<PlainNode>>(p) };
-        })
-    });
+    retire_one_of::<Kovan>(&mut group, 1);
+    retire_one_of::<KovanOrig>(&mut group, 1);
+    // The API takes a guard for `defer_destroy`: one pin per node is part of the cost.
+    retire_one_of::<Crossbeam>(&mut group, CROSSBEAM_FLUSHES);
+    retire_one_of::<Seize>(&mut group, 1);
+    retire_one_of::<Haphazard>(&mut group, 1);
     group.finish();
-    drain_all(&collector);
 }
 
-/// Runs every library's flush so that one group's garbage is not freed in the next group's
-/// timed region.
-fn drain_all(collector: &seize::Collector) {
-    kovan::flush();
-    drop(kovan_orig::pin());
-    kovan_orig::flush();
-    // Each crossbeam flush collects at most 8 bags; repeat it so that a backlog left by the
-    // pin-per-batch runs (up to about a million bags) is freed before the next measurement.
-    let started = Instant::now();
-    for _ in 0..(1 << 18) {
-        epoch::pin().flush();
-    }
-    eprintln!(
-        "drained crossbeam-epoch garbage in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
-    collector.enter().flush();
-    haphazard::Domain::global().eager_reclaim();
+/// Whether a batch is retired under one guard or node by node with no guard held.
+#[derive(Clone, Copy, PartialEq)]
+enum Pins {
+    PerBatch,
+    Unpinned,
+}
+
+/// Retire a batch of `n` nodes allocated outside the timed region; then `flushes` flushes.
+fn retire_batch_of<S: Smr>(group: &mut Group<'_>, id: &str, n: usize, pins: Pins, flushes: usize) {
+    let smr = S::new();
+    let mut local = smr.local();
+    group.bench_function(id, |b| {
+        b.iter_batched(
+            || {
+                (0..n as u64)
+                    .map(|v| Node::<S>::alloc_uncounted(v, v))
+                    .collect::<Vec<_>>()
+            },
+            |mut batch| {
+                if pins == Pins::PerBatch {
+                    let mut guard = smr.pin(&mut local);
+                    for p in batch.drain(..) {
+                        // SAFETY: Box-allocated, never published, retired once.
+                        unsafe { smr.retire(&mut guard, p) };
+                    }
+                } else {
+                    for p in batch.drain(..) {
+                        // SAFETY: Box-allocated, never published, retired once.
+                        unsafe { smr.retire_unpinned(&mut local, p) };
+                    }
+                }
+                batch
+            },
+            BatchSize::NumIterations(64),
+        )
+    });
+    drain(&smr, &mut local, flushes);
 }
 
 fn retire_batch(c: &mut Criterion, n: usize) {
     let mut group = c.benchmark_group(format!("retire_batch_{n}"));
     configure(&mut group);
     group.throughput(Throughput::Elements(n as u64));
-    let size = BatchSize::NumIterations(64);
-
-    group.bench_function("kovan", |b| {
-        b.iter_batched(
-            || (0..n as u64).map(KovanNode::alloc).collect::<Vec<_>>(),
-            |mut batch| {
-                for p in batch.drain(..) {
-                    // SAFETY: repr(C) with the RetiredNode first, Box-allocated, never
-                    // published, retired once.
-                    unsafe { kovan::retire(p) };
-                }
-                batch
-            },
-            size,
-        )
-    });
-    group.bench_function("kovan_orig", |b| {
-        b.iter_batched(
-            || (0..n as u64).map(OrigNode::alloc).collect::<Vec<_>>(),
-            |mut batch| {
-                for p in batch.drain(..) {
-                    // SAFETY: repr(C) with the RetiredNode first, Box-allocated, never
-                    // published, retired once.
-                    unsafe { kovan_orig::retire(p) };
-                }
-                batch
-            },
-            size,
-        )
-    });
-    group.bench_function("crossbeam-epoch/pin-per-node", |b| {
-        b.iter_batched(
-            || PlainNode::owned_batch(n),
-            |mut batch| {
-                for o in batch.drain(..) {
-                    let guard = epoch::pin();
-                    // SAFETY: never published, so no other thread can reach it; destroyed once.
-                    unsafe { guard.defer_destroy(o.into_shared(&guard)) };
-                }
-                batch
-            },
-            size,
-        )
-    });
-    let collector = seize::Collector::new();
-    group.bench_function("seize", |b| {
-        b.iter_batched(
-            || (0..n as u64).map(PlainNode::alloc).collect::<Vec<_>>(),
-            |mut batch| {
-                for p in batch.drain(..) {
-                    // SAFETY: Box-allocated (what `reclaim::boxed` frees), never published,
-                    // retired once.
-                    unsafe { collector.retire(p, seize::reclaim::boxed::<PlainNode>) };
-                }
-                batch
-            },
-            size,
-        )
-    });
-    group.bench_function("haphazard", |b| {
-        b.iter_batched(
-            || (0..n as u64).map(PlainNode::alloc).collect::<Vec<_>>(),
-            |mut batch| {
-                let domain = haphazard::Domain::global();
-                for p in batch.drain(..) {
-                    // SAFETY: Box-allocated (`P = Box`), never published so no hazard pointer
-                    // can guard it, valid until reclaimed, retired once.
-                    unsafe { domain.retire_ptr::<PlainNode, Box<PlainNode>>(p) };
-                }
-                batch
-            },
-            size,
-        )
-    });
+    retire_batch_of::<Kovan>(&mut group, Kovan::NAME, n, Pins::Unpinned, 1);
+    retire_batch_of::<KovanOrig>(&mut group, KovanOrig::NAME, n, Pins::Unpinned, 1);
+    // crossbeam's unpinned retire pins per node.
+    let id = "crossbeam-epoch/pin-per-node";
+    retire_batch_of::<Crossbeam>(&mut group, id, n, Pins::Unpinned, CROSSBEAM_FLUSHES);
+    retire_batch_of::<Seize>(&mut group, Seize::NAME, n, Pins::Unpinned, 1);
+    retire_batch_of::<Haphazard>(&mut group, Haphazard::NAME, n, Pins::Unpinned, 1);
     // With one pin per batch, crossbeam pushes a 64-node bag per 64 retires but collects at most
     // 8 bags per 128 pins, so its garbage grows for the whole measurement (gigabytes). One pin
-    // per node keeps it bounded; both are shown. This one runs last in the group, and
-    // `drain_all` then frees its backlog.
-    group.bench_function("crossbeam-epoch/pin-per-batch", |b| {
-        b.iter_batched(
-            || PlainNode::owned_batch(n),
-            |mut batch| {
-                // One pin for the whole batch.
-                let guard = epoch::pin();
-                for o in batch.drain(..) {
-                    // SAFETY: never published, so no other thread can reach it; destroyed once.
-                    unsafe { guard.defer_destroy(o.into_shared(&guard)) };
-                }
-                drop(guard);
-                batch
-            },
-            size,
-        )
-    });
+    // per node keeps it bounded; both are shown. This one runs last in the group, and its
+    // flushes then free the backlog.
+    let id = "crossbeam-epoch/pin-per-batch";
+    retire_batch_of::<Crossbeam>(&mut group, id, n, Pins::PerBatch, CROSSBEAM_FLUSHES);
     group.finish();
-    drain_all(&collector);
 }
 
 fn retire_batches(c: &mut Criterion) {
@@ -579,6 +365,22 @@ fn retire_batches(c: &mut Criterion) {
 }
 
 // ------------------------------------------------------------------------------------ 5. Atom
+
+/// The value behind every `Atom`: 32 bytes, the first word read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Payload {
+    value: u64,
+    _pad: [u64; 3],
+}
+
+impl Payload {
+    fn new(value: u64) -> Self {
+        Self {
+            value,
+            _pad: [0; 3],
+        }
+    }
+}
 
 fn atom_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("atom_load");

@@ -229,6 +229,14 @@ impl Smr for Seize {
         // was allocated with `Box`, which is what `reclaim::boxed` frees.
         unsafe { seize::Guard::defer_retire(g, p, seize::reclaim::boxed::<Node<Self>>) }
     }
+    #[inline]
+    unsafe fn retire_unpinned(&self, _local: &mut (), p: *mut Node<Self>) {
+        // SAFETY: as in `retire`; `Collector::retire` is the guard-free form.
+        unsafe {
+            self.collector
+                .retire(p, seize::reclaim::boxed::<Node<Self>>)
+        }
+    }
     fn flush(&self, _local: &mut ()) {
         seize::Guard::flush(&self.collector.enter());
     }
@@ -271,9 +279,7 @@ impl Smr for Haphazard {
         crate::sysinfo::dependency_version("haphazard")
     }
     fn header() {}
-    fn link(p: *mut Node<Self>) -> Self::Link {
-        AtomicPtr::new(p)
-    }
+    atomic_ptr_links!();
     fn local(&self) -> Self::Local {
         std::array::from_fn(|_| haphazard::HazardPointer::new())
     }
@@ -310,38 +316,30 @@ impl Smr for Haphazard {
         }
     }
     #[inline]
-    fn load(_g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut Node<Self> {
-        link.load(Ordering::Acquire)
-    }
-    #[inline]
-    fn store(link: &Self::Link, p: *mut Node<Self>) {
-        link.store(p, Ordering::Release);
-    }
-    #[inline]
-    fn swap(_g: &mut Self::Guard<'_>, link: &Self::Link, p: *mut Node<Self>) -> *mut Node<Self> {
-        link.swap(p, Ordering::AcqRel)
-    }
-    #[inline]
-    fn cas(
-        _g: &mut Self::Guard<'_>,
-        link: &Self::Link,
-        current: *mut Node<Self>,
-        new: *mut Node<Self>,
-    ) -> Result<(), *mut Node<Self>> {
-        link.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-    }
-    #[inline]
     unsafe fn retire(&self, _g: &mut Self::Guard<'_>, p: *mut Node<Self>) {
-        // SAFETY: `p` is unlinked (no new hazard can validate it), retired once, valid until
-        // reclaimed, and Box-allocated (`P = Box<Node>`).
-        unsafe {
-            haphazard::Domain::global().retire_ptr::<Node<Self>, Box<Node<Self>>>(p);
-        }
+        // SAFETY: the caller's contract; hazard pointers retire without a guard.
+        unsafe { hp_retire(p) }
+    }
+    #[inline]
+    unsafe fn retire_unpinned(&self, _local: &mut Self::Local, p: *mut Node<Self>) {
+        // SAFETY: the caller's contract.
+        unsafe { hp_retire(p) }
     }
     fn flush(&self, _local: &mut Self::Local) {
         haphazard::Domain::global().eager_reclaim();
     }
+}
+
+/// Retire into the global domain.
+///
+/// # Safety
+///
+/// `p` is unlinked (no new hazard can validate it), retired once, valid until reclaimed, and
+/// Box-allocated (`P = Box<Node>`).
+#[inline]
+unsafe fn hp_retire(p: *mut Node<Haphazard>) {
+    // SAFETY: the caller's contract.
+    unsafe { haphazard::Domain::global().retire_ptr::<Node<Haphazard>, Box<Node<Haphazard>>>(p) };
 }
 
 // ---------------------------------------------------------------- leak baseline
@@ -398,9 +396,7 @@ impl Smr for Leak {
         "-".to_string()
     }
     fn header() {}
-    fn link(p: *mut Node<Self>) -> Self::Link {
-        AtomicPtr::new(p)
-    }
+    atomic_ptr_links!();
     fn local(&self) -> LeakLocal {
         LeakLocal {
             buf: Vec::with_capacity(1 << 16),
@@ -413,28 +409,6 @@ impl Smr for Leak {
     #[inline]
     fn protect(_g: &mut Self::Guard<'_>, _slot: usize, link: &Self::Link) -> *mut Node<Self> {
         link.load(Ordering::Acquire)
-    }
-    #[inline]
-    fn load(_g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut Node<Self> {
-        link.load(Ordering::Acquire)
-    }
-    #[inline]
-    fn store(link: &Self::Link, p: *mut Node<Self>) {
-        link.store(p, Ordering::Release);
-    }
-    #[inline]
-    fn swap(_g: &mut Self::Guard<'_>, link: &Self::Link, p: *mut Node<Self>) -> *mut Node<Self> {
-        link.swap(p, Ordering::AcqRel)
-    }
-    #[inline]
-    fn cas(
-        _g: &mut Self::Guard<'_>,
-        link: &Self::Link,
-        current: *mut Node<Self>,
-        new: *mut Node<Self>,
-    ) -> Result<(), *mut Node<Self>> {
-        link.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
     }
     #[inline]
     unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>) {

@@ -101,11 +101,58 @@ macro_rules! impl_kovan_like {
                 // and retired once (the caller's contract).
                 unsafe { $krate::retire(p) }
             }
+            #[inline]
+            unsafe fn retire_unpinned(&self, _local: &mut (), p: *mut $crate::smr::Node<Self>) {
+                // SAFETY: as in `retire`; kovan's `retire` needs no guard.
+                unsafe { $krate::retire(p) }
+            }
             fn flush(&self, _local: &mut ()) {
                 // Pin once so that the calling thread is registered, then the documented flush.
                 drop($krate::pin());
                 $krate::flush();
             }
+        }
+    };
+}
+
+/// The link methods of [`Smr`](crate::smr::Smr) for a library whose links are std `AtomicPtr`s
+/// read and written without the guard (haphazard protects per pointer, in `protect`; the leak
+/// baseline frees nothing): `link`, `load`, `store`, `swap` and `cas`, to expand inside the impl.
+macro_rules! atomic_ptr_links {
+    () => {
+        fn link(p: *mut $crate::smr::Node<Self>) -> Self::Link {
+            ::std::sync::atomic::AtomicPtr::new(p)
+        }
+        #[inline]
+        fn load(_g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut $crate::smr::Node<Self> {
+            link.load(::std::sync::atomic::Ordering::Acquire)
+        }
+        #[inline]
+        fn store(link: &Self::Link, p: *mut $crate::smr::Node<Self>) {
+            link.store(p, ::std::sync::atomic::Ordering::Release);
+        }
+        #[inline]
+        fn swap(
+            _g: &mut Self::Guard<'_>,
+            link: &Self::Link,
+            p: *mut $crate::smr::Node<Self>,
+        ) -> *mut $crate::smr::Node<Self> {
+            link.swap(p, ::std::sync::atomic::Ordering::AcqRel)
+        }
+        #[inline]
+        fn cas(
+            _g: &mut Self::Guard<'_>,
+            link: &Self::Link,
+            current: *mut $crate::smr::Node<Self>,
+            new: *mut $crate::smr::Node<Self>,
+        ) -> Result<(), *mut $crate::smr::Node<Self>> {
+            link.compare_exchange(
+                current,
+                new,
+                ::std::sync::atomic::Ordering::AcqRel,
+                ::std::sync::atomic::Ordering::Acquire,
+            )
+            .map(|_| ())
         }
     };
 }

@@ -99,6 +99,18 @@ pub trait Smr: Sized + Send + Sync + 'static {
     /// `p` is unmarked, was allocated by [`Node::alloc`], is no longer reachable from any link, and
     /// is retired exactly once.
     unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>);
+    /// Retire a node with no critical section open, the way the library's API allows it: kovan,
+    /// seize and haphazard retire without a guard; by default, one `pin` around one `retire`
+    /// (crossbeam-epoch's `defer_destroy` takes a guard). The micro-benchmarks time this call.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Smr::retire`].
+    unsafe fn retire_unpinned(&self, local: &mut Self::Local, p: *mut Node<Self>) {
+        let mut g = self.pin(local);
+        // SAFETY: the caller's contract is `retire`'s.
+        unsafe { self.retire(&mut g, p) }
+    }
     /// One flush on the calling thread, with the library's documented flush / eager-reclaim call.
     fn flush(&self, local: &mut Self::Local);
 }
@@ -115,13 +127,23 @@ pub struct Node<S: Smr> {
     pub key: u64,
     /// Payload read by readers.
     pub value: u64,
-    counter: &'static LiveCounter,
+    /// `None` for the micro-benchmarks, which time single calls and count nothing.
+    counter: Option<&'static LiveCounter>,
 }
 
 impl<S: Smr> Node<S> {
     /// Allocate a node (one `Box`) and count it as live in `counter`.
     pub fn alloc(counter: &'static LiveCounter, key: u64, value: u64) -> *mut Self {
         counter.inc();
+        Self::boxed(Some(counter), key, value)
+    }
+
+    /// Allocate a node that no counter tracks.
+    pub fn alloc_uncounted(key: u64, value: u64) -> *mut Self {
+        Self::boxed(None, key, value)
+    }
+
+    fn boxed(counter: Option<&'static LiveCounter>, key: u64, value: u64) -> *mut Self {
         Box::into_raw(Box::new(Node {
             hdr: S::header(),
             next: S::link(ptr::null_mut()),
@@ -144,7 +166,9 @@ impl<S: Smr> Node<S> {
 
 impl<S: Smr> Drop for Node<S> {
     fn drop(&mut self) {
-        self.counter.dec();
+        if let Some(c) = self.counter {
+            c.dec();
+        }
     }
 }
 

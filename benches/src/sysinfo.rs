@@ -1,8 +1,10 @@
 //! Machine description and library versions for the report.
 
 use std::fs;
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use cargo_metadata::{Metadata, MetadataCommand};
 
 /// `model name` from `/proc/cpuinfo`.
 pub fn cpu_model() -> String {
@@ -38,88 +40,50 @@ pub fn rustc() -> &'static str {
     env!("BENCH_RUSTC_VERSION")
 }
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// `cargo metadata` of this package, run once: its resolve graph names every dependency as the
+/// code imports it (renames included) and the exact package it resolved to.
+fn metadata() -> Option<&'static Metadata> {
+    static METADATA: OnceLock<Option<Metadata>> = OnceLock::new();
+    METADATA
+        .get_or_init(|| {
+            MetadataCommand::new()
+                .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+                .exec()
+                .map_err(|e| eprintln!("cargo metadata: {e}"))
+                .ok()
+        })
+        .as_ref()
 }
 
-/// The resolved version of the dependency declared under `key` in `benches/Cargo.toml`
-/// (a renamed dependency resolves to its `package`; a `path` dependency to the workspace crate).
+/// The resolved version of this package's dependency `key` (as declared in `benches/Cargo.toml`;
+/// a workspace crate is marked `(workspace)`), or `?`.
 pub fn dependency_version(key: &str) -> String {
-    let manifest = fs::read_to_string(manifest_dir().join("Cargo.toml")).unwrap_or_default();
-    let lock = fs::read_to_string(manifest_dir().join("../Cargo.lock")).unwrap_or_default();
-    resolve_version(&manifest, &lock, key)
-}
-
-/// [`dependency_version`] on the text of a manifest and a lock file.
-pub fn resolve_version(manifest: &str, lock: &str, key: &str) -> String {
-    let (package, is_path) = manifest
-        .lines()
-        .map(str::trim)
-        .find(|l| {
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
+    let resolved = || {
+        let meta = metadata()?;
+        let resolve = meta.resolve.as_ref()?;
+        let root = resolve.root.as_ref()?;
+        let crate_name = key.replace('-', "_");
+        let dep = resolve
+            .nodes
+            .iter()
+            .find(|n| &n.id == root)?
+            .deps
+            .iter()
+            .find(|d| d.name == crate_name)?;
+        let package = meta.packages.iter().find(|p| p.id == dep.pkg)?;
+        Some(match package.source {
+            Some(_) => package.version.to_string(),
+            None => format!("{} (workspace)", package.version),
         })
-        .map(|l| {
-            let package = l
-                .split_once("package")
-                .and_then(|(_, rest)| rest.split('"').nth(1))
-                .unwrap_or(key)
-                .to_string();
-            // Path and workspace dependencies are the workspace's own crates.
-            (package, l.contains("path") || l.contains("workspace"))
-        })
-        .unwrap_or_else(|| (key.to_string(), false));
-    let mut found = Vec::new();
-    for block in lock.split("[[package]]").skip(1) {
-        let field = |name: &str| {
-            block.lines().find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|r| r.trim_start().strip_prefix('='))
-                    .map(|r| r.trim().trim_matches('"').to_string())
-            })
-        };
-        if field("name").as_deref() != Some(package.as_str()) {
-            continue;
-        }
-        let from_registry = field("source").is_some();
-        if from_registry != is_path
-            && let Some(v) = field("version")
-        {
-            found.push(if is_path {
-                format!("{v} (workspace)")
-            } else {
-                v
-            });
-        }
-    }
-    if found.is_empty() {
-        "?".to_string()
-    } else {
-        found.join(" / ")
-    }
+    };
+    resolved().unwrap_or_else(|| "?".to_string())
 }
 
 /// Current UTC time as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3_600,
-        rem % 3_600 / 60
-    )
+    // `2026-01-02T03:04:05Z`: keep the date and the minutes.
+    let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    format!("{} {} UTC", &t[..10], &t[11..16])
 }
 
 /// Work done per unit time by `n` threads of a pure ALU loop, relative to one thread
@@ -150,50 +114,23 @@ pub fn parallel_scaling(n: usize) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::resolve_version;
-
-    const MANIFEST: &str = r#"
-[dependencies]
-kovan_orig = { package = "kovan", version = "=0.1.12" }
-kovan = { path = "../crates/kovan" }
-kovan-atom = { workspace = true }
-crossbeam-epoch = "0.9"
-"#;
-    const LOCK: &str = r#"
-[[package]]
-name = "crossbeam-epoch"
-version = "0.9.21"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "kovan"
-version = "0.1.12"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "kovan"
-version = "0.2.0"
-dependencies = [
- "kovan-core",
-]
-
-[[package]]
-name = "kovan-atom"
-version = "0.2.0"
-"#;
+    use super::{dependency_version, utc_now};
 
     #[test]
-    fn renamed_path_and_plain_dependencies_resolve() {
-        assert_eq!(resolve_version(MANIFEST, LOCK, "kovan_orig"), "0.1.12");
+    fn renamed_workspace_and_registry_dependencies_resolve() {
+        assert_eq!(dependency_version("kovan_orig"), "0.1.12");
         assert_eq!(
-            resolve_version(MANIFEST, LOCK, "kovan"),
-            "0.2.0 (workspace)"
+            dependency_version("kovan"),
+            format!("{} (workspace)", env!("CARGO_PKG_VERSION"))
         );
-        assert_eq!(resolve_version(MANIFEST, LOCK, "crossbeam-epoch"), "0.9.21");
-        assert_eq!(
-            resolve_version(MANIFEST, LOCK, "kovan-atom"),
-            "0.2.0 (workspace)"
-        );
-        assert_eq!(resolve_version(MANIFEST, LOCK, "seize"), "?");
+        assert!(dependency_version("crossbeam-epoch").starts_with("0.9."));
+        assert_eq!(dependency_version("no-such-crate"), "?");
+    }
+
+    #[test]
+    fn the_start_time_reads_as_a_date_and_minutes() {
+        let t = utc_now();
+        assert_eq!(t.len(), "2026-01-02 03:04 UTC".len(), "{t}");
+        assert!(t.ends_with(" UTC") && t.as_bytes()[10] == b' ', "{t}");
     }
 }

@@ -86,6 +86,17 @@ impl Workload {
     }
 }
 
+/// `--workloads` of `compare` takes the keys.
+impl clap::ValueEnum for Workload {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.key()))
+    }
+}
+
 /// Sizes and durations of a run.
 #[derive(Clone, Debug)]
 pub struct Config {

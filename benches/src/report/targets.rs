@@ -1,0 +1,314 @@
+//! The project's targets (from the benchmark issue), as data, and their check against a run.
+
+use std::fmt::Write as _;
+
+use super::{BASELINE, REFERENCE, format};
+use crate::driver::Run;
+use crate::workloads::Workload;
+
+/// One figure a kovan implementation must reach.
+#[derive(Clone, Copy, Debug)]
+pub enum Check {
+    /// Median throughput at least that of the fastest other library (the leak baseline is not
+    /// a library).
+    FastestOther,
+    /// Paired throughput ratio to library `against` at least `need`.
+    Ratio {
+        /// The library divided by.
+        against: &'static str,
+        /// Smallest ratio that meets the target.
+        need: f64,
+    },
+    /// The worst repetition's `metric` below `limit`.
+    Below {
+        /// The metric.
+        metric: &'static str,
+        /// How the row names it.
+        what: &'static str,
+        /// Exclusive bound.
+        limit: f64,
+    },
+    /// The worst repetition's `metric` is zero.
+    Zero {
+        /// The metric.
+        metric: &'static str,
+        /// How the row names it.
+        what: &'static str,
+    },
+    /// No node of the library is left unfreed at the end of the whole run.
+    NoLeftovers,
+}
+
+/// The checks of one workload, in row order at each thread count.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    /// The workload measured (`None`: the whole run).
+    pub workload: Option<Workload>,
+    /// How the rows name it.
+    pub label: &'static str,
+    /// What it must reach.
+    pub checks: &'static [Check],
+}
+
+/// Every target, in report order.
+pub const TARGETS: &[Target] = &[
+    Target {
+        workload: Some(Workload::Pin),
+        label: "pin+unpin",
+        checks: &[Check::FastestOther],
+    },
+    Target {
+        workload: Some(Workload::ReadMostly),
+        label: "read-mostly",
+        checks: &[
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+            },
+            Check::Ratio {
+                against: BASELINE,
+                need: 0.85,
+            },
+        ],
+    },
+    Target {
+        workload: Some(Workload::Treiber),
+        label: "Treiber stack",
+        checks: &[Check::Ratio {
+            against: REFERENCE,
+            need: 1.3,
+        }],
+    },
+    Target {
+        workload: Some(Workload::Queue),
+        label: "MS queue",
+        checks: &[Check::Ratio {
+            against: REFERENCE,
+            need: 1.3,
+        }],
+    },
+    Target {
+        workload: Some(Workload::Stalled),
+        label: "stalled reader",
+        checks: &[
+            Check::Below {
+                metric: "peak_unfreed",
+                what: "peak unfreed",
+                limit: 2000.0,
+            },
+            Check::Zero {
+                metric: "after_flush",
+                what: "unfreed after release + one flush",
+            },
+        ],
+    },
+    Target {
+        workload: Some(Workload::Oversub),
+        label: "oversubscription",
+        checks: &[
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+            },
+            Check::Below {
+                metric: "peak_unfreed",
+                what: "peak unfreed",
+                limit: 5000.0,
+            },
+        ],
+    },
+    Target {
+        workload: Some(Workload::Churn),
+        label: "churn",
+        checks: &[Check::Zero {
+            metric: "after_flush",
+            what: "unfreed after one flush on the main thread",
+        }],
+    },
+    Target {
+        workload: None,
+        label: "leftovers",
+        checks: &[Check::NoLeftovers],
+    },
+];
+
+/// One row of a library's table.
+struct Row {
+    target: String,
+    measured: String,
+    status: String,
+}
+
+fn ratio_status(need: f64, got: f64) -> String {
+    if got >= need {
+        return "met".to_string();
+    }
+    let short = (1.0 - got / need) * 100.0;
+    let by = if short < 1.0 {
+        format!("{short:.2}")
+    } else {
+        format!("{short:.0}")
+    };
+    format!(
+        "**missed** by {by}% ({} < {need:.2}×)",
+        format::target_ratio(got, need)
+    )
+}
+
+fn count_status(got: f64, limit: f64, strict: bool) -> String {
+    let ok = if strict { got < limit } else { got <= limit };
+    if ok {
+        "met".to_string()
+    } else if limit == 0.0 {
+        format!("**missed**: {} left", format::count(got))
+    } else {
+        format!("**missed**: {:.1}× the limit", got / limit)
+    }
+}
+
+/// How a ratio row names the library divided by.
+fn against_label(lib: &str) -> String {
+    if lib == BASELINE {
+        format!("{lib} baseline")
+    } else {
+        lib.to_string()
+    }
+}
+
+/// `, 2 threads` for a scaled workload; nothing for a fixed-size one.
+fn at(w: Workload, t: usize) -> String {
+    if w.scaled() {
+        format!(", {}", format::threads(t))
+    } else {
+        String::new()
+    }
+}
+
+/// The row of `check` for library `name`, at `cell` (workload and thread count) if it has one;
+/// `None` when it was not measured.
+fn row(
+    run: &Run,
+    name: &str,
+    label: &str,
+    cell: Option<(Workload, usize)>,
+    check: Check,
+) -> Option<Row> {
+    let worst =
+        |(w, t): (Workload, usize), metric: &str| run.stat(w, name, t, metric).map(|s| s.max);
+    Some(match (check, cell) {
+        (Check::FastestOther, Some((w, t))) => {
+            let me = run.stat(w, name, t, "mops")?;
+            let (other, best) = run
+                .libs
+                .iter()
+                .filter(|l| l.name != name && l.name != BASELINE)
+                .filter_map(|l| run.stat(w, l.name, t, "mops").map(|s| (l.name, s)))
+                .max_by(|a, b| a.1.median.total_cmp(&b.1.median))?;
+            Row {
+                target: format!("{label} ≥ fastest other library{}", at(w, t)),
+                measured: format!(
+                    "{} vs {other} {} Mops/s",
+                    format::rate(me.median),
+                    format::rate(best.median)
+                ),
+                status: ratio_status(1.0, me.median / best.median),
+            }
+        }
+        (Check::Ratio { against, need }, Some((w, t))) => {
+            let got = run.ratio(w, name, against, t, "mops")?;
+            Row {
+                target: format!("{label} ≥ {need}× {}{}", against_label(against), at(w, t)),
+                measured: format::target_ratio(got, need),
+                status: ratio_status(need, got),
+            }
+        }
+        (
+            Check::Below {
+                metric,
+                what,
+                limit,
+            },
+            Some(c),
+        ) => {
+            let got = worst(c, metric)?;
+            Row {
+                target: format!(
+                    "{label}: {what} < {} (worst repetition)",
+                    format::count(limit)
+                ),
+                measured: format::count(got),
+                status: count_status(got, limit, true),
+            }
+        }
+        (Check::Zero { metric, what }, Some(c)) => {
+            let got = worst(c, metric)?;
+            Row {
+                target: format!("{label}: 0 {what}"),
+                measured: format::count(got),
+                status: count_status(got, 0.0, false),
+            }
+        }
+        (Check::NoLeftovers, _) => {
+            let n = run.leftovers.iter().find(|(l, _)| *l == name)?.1 as f64;
+            Row {
+                target: format!("no {label} at the end of the whole run"),
+                measured: format::count(n),
+                status: count_status(n, 0.0, false),
+            }
+        }
+        (_, None) => return None,
+    })
+}
+
+/// The rows for library `name`, in [`TARGETS`] order.
+fn rows(run: &Run, name: &str) -> Vec<Row> {
+    let mut out = Vec::new();
+    for target in TARGETS {
+        let cells = match target.workload {
+            None => vec![None],
+            Some(w) if run.workloads.contains(&w) => run
+                .threads_of(w)
+                .into_iter()
+                .map(|t| Some((w, t)))
+                .collect(),
+            Some(_) => Vec::new(),
+        };
+        for cell in cells {
+            out.extend(
+                target
+                    .checks
+                    .iter()
+                    .filter_map(|&check| row(run, name, target.label, cell, check)),
+            );
+        }
+    }
+    out
+}
+
+/// The "Targets" section: every target, checked for every kovan implementation in the run.
+pub fn markdown(run: &Run) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## Targets\n");
+    let kovans: Vec<_> = run.libs.iter().filter(|l| l.kovan_like).collect();
+    if kovans.is_empty() {
+        let _ = writeln!(md, "No kovan implementation in this run.");
+        return md;
+    }
+    let _ = writeln!(
+        md,
+        "The targets are stated for the workspace facade (`kovan`); they are checked here for \
+         every kovan implementation in the run. A figure marked *missed* says by how much.\n"
+    );
+    for k in kovans {
+        let _ = writeln!(
+            md,
+            "### {} {}\n\n| target | measured | status |\n|---|---|---|",
+            k.name, k.version
+        );
+        for r in rows(run, k.name) {
+            let _ = writeln!(md, "| {} | {} | {} |", r.target, r.measured, r.status);
+        }
+        md.push('\n');
+    }
+    md
+}
