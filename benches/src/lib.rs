@@ -5,7 +5,7 @@
 //! that trait. [`driver`] runs the plan with the libraries interleaved, and [`report`] writes the
 //! markdown report, the JSON dump and the SVG charts.
 //!
-//! Criterion micro-benchmarks need the workspace facade and will be added once it exists.
+//! The criterion micro-benchmarks (`benches/micro.rs`) use the same [`smr::Smr`] adapters.
 
 #[macro_use]
 mod macros;
