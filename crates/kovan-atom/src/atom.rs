@@ -6,10 +6,10 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
+use kovan_core::sync::Ordering;
+use kovan_reclaim::{Guard, Node};
 
-use kovan_reclaim::{Guard, Node, pin, with_handle};
-
+use crate::default::{pin, with_handle};
 use crate::{Atomic, NodeBox};
 
 /// Retires a node that the caller unlinked from an `Atom` or `AtomOption`.
@@ -77,7 +77,7 @@ impl<T: Send + Sync + 'static> Atom<T> {
     #[inline]
     pub fn into_inner(self) -> T {
         let mut this = ManuallyDrop::new(self);
-        let node = held(*this.inner.get_mut());
+        let node = held(this.inner.load_exclusive());
         // SAFETY: the cell is consumed, and every reader borrows it, so nobody can reach the node;
         // it was never retired (only unlinked nodes are).
         unsafe { Node::into_value(node) }
@@ -308,7 +308,7 @@ impl<T: Send + Sync + 'static> Drop for Atom<T> {
     /// `Box`es. Values replaced earlier were retired then and are dropped once no guard can
     /// reach them.
     fn drop(&mut self) {
-        let node = held(*self.inner.get_mut());
+        let node = held(self.inner.load_exclusive());
         // SAFETY: every `AtomGuard` and `AtomMapGuard` borrows this cell, so `&mut self` means
         // none is alive on any thread (whatever handed us exclusive access, a join or the last
         // `Arc`, orders their end before this); the current value is never retired (only
@@ -615,7 +615,7 @@ impl<T: Send + Sync + 'static> AtomOption<T> {
 impl<T: Send + Sync + 'static> Drop for AtomOption<T> {
     /// Drops the current value, if any, here and now, as for [`Atom`].
     fn drop(&mut self) {
-        if let Some(node) = NonNull::new(*self.inner.get_mut()) {
+        if let Some(node) = NonNull::new(self.inner.load_exclusive()) {
             // SAFETY: as for `Atom`: the guards borrow this cell, so none is alive; the current
             // value is never retired, and came from `NodeBox::new`.
             unsafe { Node::dealloc(node) };

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use kovan_core::sync::{AtomicPtr, Ordering};
 
 use kovan_reclaim::{Guard, Node};
 
@@ -39,35 +39,39 @@ unsafe impl<T: Send + Sync> Send for Atomic<T> {}
 unsafe impl<T: Send + Sync> Sync for Atomic<T> {}
 
 impl<T> Atomic<T> {
-    /// An atomic pointer holding `ptr`.
-    ///
-    /// ```
-    /// # use kovan_atom as kovan;
-    /// use kovan::Atomic;
-    ///
-    /// let cell: Atomic<u32> = Atomic::new(std::ptr::null_mut());
-    /// # drop(cell);
-    /// ```
-    #[inline]
-    pub const fn new(ptr: *mut T) -> Self {
-        Self {
-            ptr: AtomicPtr::new(ptr),
-            _marker: PhantomData,
+    kovan_core::sync::const_fn! {
+        /// An atomic pointer holding `ptr`.
+        ///
+        /// ```
+        /// # use kovan_atom as kovan;
+        /// use kovan::Atomic;
+        ///
+        /// let cell: Atomic<u32> = Atomic::new(std::ptr::null_mut());
+        /// # drop(cell);
+        /// ```
+        #[inline]
+        pub fn new(ptr: *mut T) -> Self {
+            Self {
+                ptr: AtomicPtr::new(ptr),
+                _marker: PhantomData,
+            }
         }
     }
 
-    /// A null atomic pointer.
-    ///
-    /// ```
-    /// # use kovan_atom as kovan;
-    /// use kovan::{Atomic, Ordering, pin};
-    ///
-    /// static HEAD: Atomic<u64> = Atomic::null();
-    /// assert!(HEAD.load(Ordering::Acquire, &pin()).is_null());
-    /// ```
-    #[inline]
-    pub const fn null() -> Self {
-        Self::new(ptr::null_mut())
+    kovan_core::sync::const_fn! {
+        /// A null atomic pointer.
+        ///
+        /// ```
+        /// # use kovan_atom as kovan;
+        /// use kovan::{Atomic, Ordering, pin};
+        ///
+        /// static HEAD: Atomic<u64> = Atomic::null();
+        /// assert!(HEAD.load(Ordering::Acquire, &pin()).is_null());
+        /// ```
+        #[inline]
+        pub fn null() -> Self {
+            Self::new(ptr::null_mut())
+        }
     }
 
     /// Loads the pointer under `guard`'s protection.
@@ -241,9 +245,18 @@ impl<T> Atomic<T> {
     /// // SAFETY: never shared; freed once.
     /// assert_eq!(*unsafe { Box::from_raw(raw) }, 3);
     /// ```
+    // Loom's atomics lend no `&mut` to their value.
+    #[cfg(not(kovan_loom))]
     #[inline]
     pub fn get_mut(&mut self) -> &mut *mut T {
         self.ptr.get_mut()
+    }
+
+    /// The pointer, through exclusive access: [`get_mut`](Self::get_mut) on every backend.
+    #[inline]
+    pub(crate) fn load_exclusive(&mut self) -> *mut T {
+        // Relaxed: `&mut self` rules out any concurrent access to order against.
+        self.ptr.load(Ordering::Relaxed)
     }
 
     /// The protected load, as a raw pointer.

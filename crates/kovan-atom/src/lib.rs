@@ -48,6 +48,8 @@ extern crate alloc;
 mod atom;
 mod atomic;
 #[cfg(feature = "std")]
+mod default;
+#[cfg(feature = "std")]
 mod era;
 mod node_box;
 mod retired;
@@ -55,13 +57,13 @@ mod retired;
 #[cfg(feature = "std")]
 pub use atom::{Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed};
 pub use atomic::{Atomic, Shared};
-pub use core::sync::atomic::Ordering;
+#[cfg(feature = "std")]
+pub use default::{flush, pin};
 #[cfg(feature = "std")]
 #[allow(deprecated)]
 pub use era::{BirthEra, current_era};
+pub use kovan_core::sync::Ordering;
 pub use kovan_reclaim::{Domain, Guard, Node};
-#[cfg(feature = "std")]
-pub use kovan_reclaim::{flush, pin};
 pub use node_box::NodeBox;
 pub use retired::{Reclaimable, RetiredNode};
 #[cfg(feature = "std")]

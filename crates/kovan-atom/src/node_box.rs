@@ -59,7 +59,7 @@ impl<T> NodeBox<T> {
     /// ```
     #[cfg(feature = "std")]
     pub fn new(value: T) -> Self {
-        Self::new_in(kovan_reclaim::default_domain(), value)
+        Self::new_in(crate::default::default_domain(), value)
     }
 
     /// A node holding `value`, stamped with `domain`'s current era. Retire it only through a

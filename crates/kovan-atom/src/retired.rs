@@ -48,7 +48,7 @@ impl RetiredNode {
     /// ```
     #[cfg(feature = "std")]
     pub fn new() -> Self {
-        Self::new_in(kovan_reclaim::default_domain())
+        Self::new_in(crate::default::default_domain())
     }
 
     /// A header stamped with `domain`'s current era (for objects retired through that
@@ -187,7 +187,7 @@ pub unsafe fn retire<T: 'static>(ptr: *mut T) {
     debug_assert!(!ptr.is_null(), "retire(null)");
     // SAFETY: the header is at offset 0 of a Box-allocated `T`; `drop_boxed::<T>` frees exactly
     // that; the caller guarantees unreachability and a single retirement.
-    unsafe { kovan_reclaim::retire_raw(ptr.cast(), drop_boxed::<T>) };
+    unsafe { crate::default::retire_raw(ptr.cast(), drop_boxed::<T>) };
 }
 
 /// Retires `ptr` on the default domain; [`Reclaimable::dealloc`] frees it once no guard can
@@ -208,7 +208,7 @@ pub unsafe fn retire_reclaimable<T: Reclaimable + Send + 'static>(ptr: *mut T) {
     );
     // SAFETY: `Reclaimable` puts the header at offset 0; `dealloc_reclaimable::<T>` frees it with
     // `T::dealloc`; the caller guarantees unreachability and a single retirement.
-    unsafe { kovan_reclaim::retire_raw(ptr.cast(), dealloc_reclaimable::<T>) };
+    unsafe { crate::default::retire_raw(ptr.cast(), dealloc_reclaimable::<T>) };
 }
 
 /// The destructor `retire` installs.

@@ -1,4 +1,5 @@
 //! `Atomic` / `Shared` / `NodeBox` and the 0.1.12 retirement path, with exact counts.
+#![cfg(not(kovan_loom))]
 mod common;
 
 use std::mem::{ManuallyDrop, offset_of};
@@ -178,96 +179,52 @@ fn birth_era_keeps_the_0_1_12_counter_apart_from_the_clock() {
     assert!(format!("{header:?}").starts_with("RetiredNode { birth_era: "));
 }
 
-/// A lock-free stack of `NodeBox` nodes: the value is moved out by the popper, so the node is
-/// retired with a `ManuallyDrop` value.
-struct Stack {
-    head: Atomic<Node<Entry>>,
-}
+/// A hand-off cell of `NodeBox` nodes (the Treiber stack of `kovan/examples/treiber_stack.rs`
+/// is the full structure; this is its move-out-and-retire step alone, small enough for Miri's
+/// seeds): each thread swaps its value in, moves the value out of the node it unlinked, and
+/// retires that node, whose own drop leaves the value alone (`ManuallyDrop`). Meanwhile it
+/// reads the value of whatever node is current, which another thread may unlink and retire.
+struct Entry(ManuallyDrop<Tracked>);
 
-struct Entry {
-    value: ManuallyDrop<Tracked>,
-    next: Atomic<Node<Entry>>,
-}
-
-impl Stack {
-    fn push(&self, value: Tracked, guard: &Guard) {
-        let node = NodeBox::new(Entry {
-            value: ManuallyDrop::new(value),
-            next: Atomic::null(),
-        });
-        let node = node.into_shared(guard);
-        // Relaxed: only the expected value of the exchange (protection makes it Acquire).
-        let mut head = self.head.load(Ordering::Relaxed, guard);
-        loop {
-            // SAFETY: unpublished until the exchange below succeeds.
-            unsafe { node.deref() }
-                .value()
-                .next
-                .store(head, Ordering::Relaxed); // Relaxed: published by the Release below.
-            // Release: publishes the entry. Relaxed on failure: only retried.
-            match self.head.compare_exchange_weak(
-                head,
-                node,
-                Ordering::Release,
-                Ordering::Relaxed,
-                guard,
-            ) {
-                Ok(_) => return,
-                Err(seen) => head = seen,
-            }
-        }
-    }
-
-    fn pop(&self, guard: &Guard) -> Option<Tracked> {
-        // Acquire: pairs with the pusher's Release.
-        let mut head = self.head.load(Ordering::Acquire, guard);
-        loop {
-            // SAFETY: protected by `guard` (loaded or revalidated from the live head).
-            let entry = unsafe { head.as_ref() }?.value();
-            // Relaxed: written before `head` was published. AcqRel below: read the next entry,
-            // order our read of the value before the retirement; Acquire: read next round.
-            let next = entry.next.load(Ordering::Relaxed, guard);
-            match self
-                .head
-                .compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire, guard)
-            {
-                Ok(_) => {
-                    // SAFETY: unlinked by us: only we take the value; the node's own drop does
-                    // not drop it (ManuallyDrop).
-                    let value = unsafe { std::ptr::read(&*entry.value) };
-                    // SAFETY: default-domain node, unlinked above, retired once.
-                    unsafe { head.retire(guard) };
-                    return Some(value);
-                }
-                Err(seen) => head = seen,
-            }
-        }
-    }
+fn hand_off(cell: &Atomic<Node<Entry>>, value: Tracked, guard: &Guard) -> Option<Tracked> {
+    let node = NodeBox::new(Entry(ManuallyDrop::new(value))).into_shared(guard);
+    // AcqRel: Release publishes the entry; Acquire reads the one unlinked.
+    let old = cell.swap(node, Ordering::AcqRel, guard);
+    // SAFETY: unlinked by this swap, so only this thread moves its value out; it stays
+    // allocated until retired below.
+    let entry = unsafe { old.as_ref() }?.value();
+    // SAFETY: as above; the node's own drop does not drop the value (ManuallyDrop).
+    let value = unsafe { std::ptr::read(&*entry.0) };
+    // SAFETY: default-domain node, unlinked above, retired once.
+    unsafe { old.retire(guard) };
+    Some(value)
 }
 
 #[test]
-fn treiber_stack_of_node_boxes_moves_every_value_once_miri_seeds() {
+fn hand_off_moves_every_value_once_miri_seeds() {
     static TALLY: Tally = Tally::new();
     const THREADS: usize = 4;
-    let stack = Arc::new(Stack {
-        head: Atomic::null(),
-    });
+    let cell = Arc::new(Atomic::<Node<Entry>>::null());
     let barrier = Arc::new(Barrier::new(THREADS));
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (stack, barrier) = (Arc::clone(&stack), Arc::clone(&barrier));
+            let (cell, barrier) = (Arc::clone(&cell), Arc::clone(&barrier));
             thread::spawn(move || {
                 barrier.wait();
-                let mut popped = Vec::new();
+                let mut taken = Vec::new();
                 for i in 0..OPS {
                     let guard = pin();
-                    stack.push(Tracked::new(&TALLY, (t * OPS + i) as u64), &guard);
-                    if i % 2 == 1 {
-                        popped.extend(stack.pop(&guard).map(|v| v.get()));
+                    // Acquire: pairs with the Release of the swap that published the node.
+                    let current = cell.load(Ordering::Acquire, &guard);
+                    // SAFETY: loaded under `guard` from the live cell.
+                    if let Some(entry) = unsafe { current.as_ref() } {
+                        assert!(entry.value().0.get() < (THREADS * OPS) as u64);
                     }
+                    let value = Tracked::new(&TALLY, (t * OPS + i) as u64);
+                    taken.extend(hand_off(&cell, value, &guard).map(|v| v.get()));
                 }
                 kovan_atom::flush();
-                popped
+                taken
             })
         })
         .collect();
@@ -276,12 +233,15 @@ fn treiber_stack_of_node_boxes_moves_every_value_once_miri_seeds() {
         .flat_map(|w| w.join().unwrap())
         .collect();
     let guard = pin();
-    while let Some(value) = stack.pop(&guard) {
-        seen.push(value.get());
+    let last = cell.swap(Shared::null(), Ordering::AcqRel, &guard);
+    // SAFETY: unlinked by the swap above; the value is moved out once, the node retired once.
+    unsafe {
+        seen.push(std::ptr::read(&*last.deref().value().0).get());
+        last.retire(&guard);
     }
     drop(guard);
     seen.sort_unstable();
     let expected: Vec<u64> = (0..(THREADS * OPS) as u64).collect();
-    assert_eq!(seen, expected, "every pushed value popped exactly once");
+    assert_eq!(seen, expected, "every value handed off exactly once");
     TALLY.assert_all_dropped();
 }

@@ -146,7 +146,7 @@ pub struct ThreadSlots {
     parked: AtomicPtr<ListNode>,
 }
 
-#[cfg(all(not(kovan_loom), target_pointer_width = "64"))]
+#[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "64"))]
 static_assertions::const_assert_eq!(core::mem::size_of::<ThreadSlots>(), 128);
 
 impl ThreadSlots {

@@ -1,14 +1,11 @@
 //! A 16-byte atomic `(lo, hi)` pair.
 //!
-//! Backends (one type, one set of methods):
-//! - **portable** (default, and what Miri runs): every access, half-word ones included, goes through
-//!   one `portable_atomic::AtomicU128`. Half-word stores and swaps are compare-and-swap loops on the
-//!   whole pair. No access of another width ever touches these bytes, so the type stays inside
-//!   Rust's memory model. On x86-64 portable-atomic uses `cmpxchg16b` (detected at run time), on
-//!   AArch64 `CASP` or `LDXP`/`STXP`.
-//! - **loom** (`--cfg kovan_loom`): a loom mutex around the pair, so the model checker explores every
-//!   interleaving of pair operations. Orderings are irrelevant there: the mutex is stronger than
-//!   any of them.
+//! Every access, half-word ones included, goes through one [`sync::AtomicU128`](crate::sync):
+//! `portable_atomic::AtomicU128` in normal builds (and under Miri), a model mutex under loom or
+//! shuttle. Half-word stores and swaps are compare-and-swap loops on the whole pair. No access of
+//! another width ever touches these bytes, so the type stays inside Rust's memory model. On
+//! x86-64 portable-atomic uses `cmpxchg16b` (detected at run time), on AArch64 `CASP` or
+//! `LDXP`/`STXP`.
 //!
 //! A native backend (64-bit half operations beside a 128-bit CAS on the same bytes) is not built:
 //! it is mixed-size atomic access, undefined in Rust's model, and the protocol's hot paths (the
@@ -18,36 +15,27 @@
 //! thread keeps changing the other half. The protocol changes a pair's `hi` half only on rare tag
 //! transitions, which bounds the retries in practice; the docs state the hardware argument.
 
-#[cfg(not(kovan_loom))]
-use portable_atomic::AtomicU128;
-
-use crate::sync::Ordering;
+use crate::sync::{AtomicU128, Ordering};
 
 /// A 16-byte `(lo, hi)` pair of `u64`s updated atomically as one unit.
 ///
 /// Every method takes the memory ordering the caller needs; the ordering of each method is that
 /// ordering applied to the one 128-bit access (or to each access of its CAS loop).
 pub struct WordPair {
-    #[cfg(not(kovan_loom))]
     bits: AtomicU128,
-    #[cfg(kovan_loom)]
-    bits: loom::sync::Mutex<(u64, u64)>,
 }
 
-#[cfg(not(kovan_loom))]
 #[inline]
 const fn join(lo: u64, hi: u64) -> u128 {
     ((hi as u128) << 64) | lo as u128
 }
 
-#[cfg(not(kovan_loom))]
 #[inline]
 const fn split(bits: u128) -> (u64, u64) {
     (bits as u64, (bits >> 64) as u64)
 }
 
 /// The ordering a failed CAS (a pure load) may use, derived from a success ordering.
-#[cfg(not(kovan_loom))]
 #[inline]
 fn load_part(order: Ordering) -> Ordering {
     match order {
@@ -57,20 +45,20 @@ fn load_part(order: Ordering) -> Ordering {
     }
 }
 
-impl WordPair {
-    /// Creates a pair holding `(lo, hi)`.
-    #[cfg(not(kovan_loom))]
-    pub const fn new(lo: u64, hi: u64) -> Self {
-        Self {
-            bits: AtomicU128::new(join(lo, hi)),
-        }
-    }
+/// Which half of a pair an update replaces.
+#[derive(Clone, Copy)]
+enum Half {
+    Lo,
+    Hi,
+}
 
-    /// Creates a pair holding `(lo, hi)`.
-    #[cfg(kovan_loom)]
-    pub fn new(lo: u64, hi: u64) -> Self {
-        Self {
-            bits: loom::sync::Mutex::new((lo, hi)),
+impl WordPair {
+    crate::sync::const_fn! {
+        /// Creates a pair holding `(lo, hi)`.
+        pub fn new(lo: u64, hi: u64) -> Self {
+            Self {
+                bits: AtomicU128::new(join(lo, hi)),
+            }
         }
     }
 
@@ -79,28 +67,13 @@ impl WordPair {
     /// The wait-freedom claims of the protocol need `true`; portable-atomic falls back to a lock
     /// on targets without a double-width CAS.
     pub fn is_lock_free() -> bool {
-        #[cfg(not(kovan_loom))]
-        {
-            AtomicU128::is_lock_free()
-        }
-        #[cfg(kovan_loom)]
-        {
-            true
-        }
+        AtomicU128::is_lock_free()
     }
 
     /// Loads both halves in one atomic access.
     #[inline]
     pub fn load(&self, order: Ordering) -> (u64, u64) {
-        #[cfg(not(kovan_loom))]
-        {
-            split(self.bits.load(order))
-        }
-        #[cfg(kovan_loom)]
-        {
-            let _ = order;
-            *self.bits.lock().unwrap()
-        }
+        split(self.bits.load(order))
     }
 
     /// Loads the `lo` half (one atomic access of the whole pair).
@@ -115,92 +88,54 @@ impl WordPair {
         self.load(order).1
     }
 
-    /// Replaces `lo` with `f(lo, hi)` atomically, keeping `hi`; returns the previous pair.
+    /// Replaces `half` with `f(lo, hi)` atomically, keeping the other half; returns the
+    /// previous pair.
     #[inline]
-    fn update(&self, order: Ordering, mut f: impl FnMut(u64, u64) -> u64) -> (u64, u64) {
-        #[cfg(not(kovan_loom))]
-        {
-            let mut current = self.bits.load(load_part(order));
-            loop {
-                let (lo, hi) = split(current);
-                let new = join(f(lo, hi), hi);
-                match self
-                    .bits
-                    .compare_exchange_weak(current, new, order, load_part(order))
-                {
-                    Ok(_) => return (lo, hi),
-                    Err(seen) => current = seen,
-                }
+    fn update(
+        &self,
+        half: Half,
+        order: Ordering,
+        mut f: impl FnMut(u64, u64) -> u64,
+    ) -> (u64, u64) {
+        let mut current = self.bits.load(load_part(order));
+        loop {
+            let (lo, hi) = split(current);
+            let new = match half {
+                Half::Lo => join(f(lo, hi), hi),
+                Half::Hi => join(lo, f(lo, hi)),
+            };
+            match self
+                .bits
+                .compare_exchange_weak(current, new, order, load_part(order))
+            {
+                Ok(_) => return (lo, hi),
+                Err(seen) => current = seen,
             }
-        }
-        #[cfg(kovan_loom)]
-        {
-            let _ = order;
-            let mut pair = self.bits.lock().unwrap();
-            let previous = *pair;
-            pair.0 = f(previous.0, previous.1);
-            previous
-        }
-    }
-
-    /// Replaces `hi` with `f(lo, hi)` atomically, keeping `lo`; returns the previous pair.
-    #[inline]
-    fn update_hi(&self, order: Ordering, mut f: impl FnMut(u64, u64) -> u64) -> (u64, u64) {
-        #[cfg(not(kovan_loom))]
-        {
-            let mut current = self.bits.load(load_part(order));
-            loop {
-                let (lo, hi) = split(current);
-                let new = join(lo, f(lo, hi));
-                match self
-                    .bits
-                    .compare_exchange_weak(current, new, order, load_part(order))
-                {
-                    Ok(_) => return (lo, hi),
-                    Err(seen) => current = seen,
-                }
-            }
-        }
-        #[cfg(kovan_loom)]
-        {
-            let _ = order;
-            let mut pair = self.bits.lock().unwrap();
-            let previous = *pair;
-            pair.1 = f(previous.0, previous.1);
-            previous
         }
     }
 
     /// Stores both halves in one atomic access.
     #[inline]
     pub fn store(&self, lo: u64, hi: u64, order: Ordering) {
-        #[cfg(not(kovan_loom))]
-        {
-            self.bits.store(join(lo, hi), order);
-        }
-        #[cfg(kovan_loom)]
-        {
-            let _ = order;
-            *self.bits.lock().unwrap() = (lo, hi);
-        }
+        self.bits.store(join(lo, hi), order);
     }
 
     /// Stores `lo`, keeping `hi`.
     #[inline]
     pub fn store_lo(&self, lo: u64, order: Ordering) {
-        self.update(order, |_, _| lo);
+        self.update(Half::Lo, order, |_, _| lo);
     }
 
     /// Stores `hi`, keeping `lo`.
     #[inline]
     pub fn store_hi(&self, hi: u64, order: Ordering) {
-        self.update_hi(order, |_, _| hi);
+        self.update(Half::Hi, order, |_, _| hi);
     }
 
     /// Swaps `lo` for `new`, keeping `hi`; returns the previous `lo`.
     #[inline]
     pub fn exchange_lo(&self, new: u64, order: Ordering) -> u64 {
-        self.update(order, |_, _| new).0
+        self.update(Half::Lo, order, |_, _| new).0
     }
 
     /// Replaces the whole pair with `new` if it equals `current`.
@@ -214,29 +149,15 @@ impl WordPair {
         success: Ordering,
         failure: Ordering,
     ) -> Result<(u64, u64), (u64, u64)> {
-        #[cfg(not(kovan_loom))]
-        {
-            self.bits
-                .compare_exchange(
-                    join(current.0, current.1),
-                    join(new.0, new.1),
-                    success,
-                    failure,
-                )
-                .map(split)
-                .map_err(split)
-        }
-        #[cfg(kovan_loom)]
-        {
-            let _ = (success, failure);
-            let mut pair = self.bits.lock().unwrap();
-            if *pair == current {
-                *pair = new;
-                Ok(current)
-            } else {
-                Err(*pair)
-            }
-        }
+        self.bits
+            .compare_exchange(
+                join(current.0, current.1),
+                join(new.0, new.1),
+                success,
+                failure,
+            )
+            .map(split)
+            .map_err(split)
     }
 
     /// Like [`compare_exchange`](Self::compare_exchange), but may fail spuriously.
@@ -248,22 +169,15 @@ impl WordPair {
         success: Ordering,
         failure: Ordering,
     ) -> Result<(u64, u64), (u64, u64)> {
-        #[cfg(not(kovan_loom))]
-        {
-            self.bits
-                .compare_exchange_weak(
-                    join(current.0, current.1),
-                    join(new.0, new.1),
-                    success,
-                    failure,
-                )
-                .map(split)
-                .map_err(split)
-        }
-        #[cfg(kovan_loom)]
-        {
-            self.compare_exchange(current, new, success, failure)
-        }
+        self.bits
+            .compare_exchange_weak(
+                join(current.0, current.1),
+                join(new.0, new.1),
+                success,
+                failure,
+            )
+            .map(split)
+            .map_err(split)
     }
 
     /// Replaces `lo` with `new` if it equals `current`, whatever `hi` holds.
@@ -272,7 +186,11 @@ impl WordPair {
     /// only while `lo` still matches and `hi` changed underneath.
     #[inline]
     pub fn compare_exchange_lo(&self, current: u64, new: u64, order: Ordering) -> Result<u64, u64> {
-        let (seen, _) = self.update(order, |lo, _| if lo == current { new } else { lo });
+        let (seen, _) = self.update(
+            Half::Lo,
+            order,
+            |lo, _| if lo == current { new } else { lo },
+        );
         if seen == current { Ok(seen) } else { Err(seen) }
     }
 }

@@ -11,7 +11,13 @@ use crate::reclaim::Destructor;
 
 static DEFAULT_DOMAIN: OnceLock<Domain> = OnceLock::new();
 
-std::thread_local! {
+// Under shuttle, every shuttle thread (all run on one OS thread) needs its own handle.
+#[cfg(not(feature = "shuttle"))]
+use std::thread_local;
+#[cfg(feature = "shuttle")]
+use {kovan_core::sync::LocalKeyCell as _, kovan_core::sync::thread_local};
+
+thread_local! {
     static HANDLE: LocalHandle = register_default();
     /// A default-domain handle of this thread whose exit is running (the thread-local one
     /// being torn down, a temporary one, or either finishing at its last guard's drop). No

@@ -1,9 +1,8 @@
 //! The header every retirable object starts with, and the bit encodings stored in it.
 
-use core::cell::UnsafeCell;
 use core::ptr;
 
-use kovan_core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kovan_core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use kovan_core::{ListNode, MAX_THREADS};
 
 use crate::reclaim::Destructor;
@@ -62,9 +61,9 @@ unsafe impl Sync for NodeHeader {}
 // SAFETY: the header holds no thread-affine state; see the `Sync` argument for `destructor`.
 unsafe impl Send for NodeHeader {}
 
-#[cfg(all(not(kovan_loom), target_pointer_width = "64"))]
+#[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "64"))]
 static_assertions::assert_eq_size!(NodeHeader, [u64; 5]);
-#[cfg(all(not(kovan_loom), target_pointer_width = "32"))]
+#[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "32"))]
 static_assertions::assert_eq_size!(NodeHeader, [u64; 4]);
 #[cfg(not(kovan_loom))]
 static_assertions::const_assert_eq!(core::mem::align_of::<NodeHeader>(), 8);
@@ -141,8 +140,10 @@ impl NodeHeader {
     /// slot list yet).
     #[inline]
     pub(crate) unsafe fn set_destructor(&self, destructor: Destructor) {
-        // SAFETY: exclusive access per the caller's contract.
-        unsafe { *self.destructor.get() = Some(destructor) };
+        self.destructor.with_mut(|slot| {
+            // SAFETY: exclusive access per the caller's contract.
+            unsafe { *slot = Some(destructor) }
+        });
     }
 
     /// The installed destructor.
@@ -152,8 +153,10 @@ impl NodeHeader {
     /// concurrently.
     #[inline]
     pub(crate) unsafe fn destructor(&self) -> Option<Destructor> {
-        // SAFETY: no concurrent writer per the caller's contract.
-        unsafe { *self.destructor.get() }
+        self.destructor.with(|slot| {
+            // SAFETY: no concurrent writer per the caller's contract.
+            unsafe { *slot }
+        })
     }
 }
 
