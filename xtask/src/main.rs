@@ -38,7 +38,9 @@ commands:
   compat         the tests/ of the kovan 0.1.12 package (fetched by cargo at run time),
                  unchanged, against crates/kovan; fails unless every one runs and passes
   test-release   the same with --release
-  loom           the loom models (tests/loom*.rs of kovan-core, kovan-reclaim) under --cfg kovan_loom
+  loom           the loom models (tests/loom*.rs of kovan-core, kovan-reclaim, kovan-atom) under
+                 --cfg kovan_loom
+  shuttle        the shuttle model of pin/retire/flush (kovan-reclaim, feature shuttle)
   miri           cargo +nightly miri test (kovan-core, kovan-reclaim, kovan-atom), racy tests
                  (names containing `miri_seeds`) again over -Zmiri-many-seeds=0..4
   asan           the kovan-reclaim and kovan-atom tests under AddressSanitizer (x86_64 Linux)

@@ -14,7 +14,7 @@ use crate::libtest::{self, Counts, Report};
 use crate::toolchain::{self, NIGHTLY};
 
 /// Packages whose loom models (`tests/loom*.rs`, `#![cfg(kovan_loom)]`) the loom step runs.
-pub const LOOM_PACKAGES: [&str; 2] = ["kovan-core", "kovan-reclaim"];
+pub const LOOM_PACKAGES: [&str; 3] = ["kovan-core", "kovan-reclaim", "kovan-atom"];
 /// Packages Miri runs the tests of.
 pub const MIRI_PACKAGES: [&str; 3] = ["kovan-core", "kovan-reclaim", "kovan-atom"];
 /// Packages AddressSanitizer runs the tests (stress, stall injection) of.
@@ -167,6 +167,16 @@ impl Step {
             },
         },
         Step {
+            name: "shuttle",
+            run: |ctx| {
+                test_step(
+                    ctx,
+                    &[with_timeout(ctx, shuttle_cmd(&ctx.sub_target("shuttle")))],
+                    "ignored",
+                )
+            },
+        },
+        Step {
             name: "miri",
             run: miri_step,
         },
@@ -276,6 +286,21 @@ pub fn loom_cmd(mutant: Option<&str>, target_dir: &str) -> Cmd {
         .env("RUSTFLAGS", flags)
         .env("LOOM_MAX_PREEMPTIONS", loom_preemptions())
         .env("CARGO_TARGET_DIR", target_dir)
+}
+
+/// The shuttle model of pin/retire/flush, built with the `shuttle` feature (which swaps the
+/// sync shim and the default handle's thread-local to shuttle's) in its own target directory.
+fn shuttle_cmd(target_dir: &str) -> Cmd {
+    cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "kovan-reclaim",
+        "--features",
+        "shuttle",
+    ])
+    .args(["--test", "shuttle_protocol", "--no-fail-fast"])
+    .env("CARGO_TARGET_DIR", target_dir)
 }
 
 /// `--cfg kovan_mutant="NAME"`.

@@ -10,13 +10,14 @@ pub use kovan_reclaim::{flush, pin};
 #[cfg(kovan_loom)]
 pub(crate) use self::model::{default_domain, retire_raw, with_handle};
 #[cfg(kovan_loom)]
-pub use self::model::{flush, pin};
+pub use self::model::{exit_thread, flush, pin};
 
 #[cfg(kovan_loom)]
 mod model {
     extern crate std;
 
     use alloc::sync::Arc;
+    use core::cell::RefCell;
 
     use kovan_reclaim::{Destructor, Domain, Guard, LocalHandle, NodeHeader};
 
@@ -25,7 +26,7 @@ mod model {
     }
 
     loom::thread_local! {
-        static HANDLE: LocalHandle = DOMAIN.register().expect("a model registers few threads");
+        static HANDLE: RefCell<Option<LocalHandle>> = RefCell::new(None);
     }
 
     /// This execution's domain.
@@ -33,9 +34,24 @@ mod model {
         &DOMAIN
     }
 
-    /// Runs `f` with this loom thread's handle (dropped, so exited, when the thread ends).
+    /// Runs `f` with this loom thread's handle, registering it first if needed.
     pub(crate) fn with_handle<R>(f: impl FnOnce(&LocalHandle) -> R) -> R {
-        HANDLE.with(f)
+        HANDLE.with(|cell| {
+            if cell.borrow().is_none() {
+                let handle = DOMAIN.register().expect("a model registers few threads");
+                *cell.borrow_mut() = Some(handle);
+            }
+            // A shared borrow, so that destructors run inside `f` can nest.
+            f(cell.borrow().as_ref().expect("registered above"))
+        })
+    }
+
+    /// Exits this loom thread's handle now. loom's `join` synchronises with the end of the
+    /// thread's closure, not with its thread-local destructors (std's does), so a model whose
+    /// joiner checks what the exit freed ends each thread with this.
+    pub fn exit_thread() {
+        let handle = HANDLE.with(|cell| cell.borrow_mut().take());
+        drop(handle);
     }
 
     /// Pins this loom thread.

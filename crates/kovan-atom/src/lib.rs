@@ -57,6 +57,9 @@ mod retired;
 #[cfg(feature = "std")]
 pub use atom::{Atom, AtomGuard, AtomMap, AtomMapGuard, AtomOption, Removed};
 pub use atomic::{Atomic, Shared};
+#[cfg(kovan_loom)]
+#[doc(hidden)]
+pub use default::exit_thread;
 #[cfg(feature = "std")]
 pub use default::{flush, pin};
 #[cfg(feature = "std")]

@@ -185,9 +185,10 @@ pub unsafe trait Reclaimable: Sized {
 #[cfg(feature = "std")]
 pub unsafe fn retire<T: 'static>(ptr: *mut T) {
     debug_assert!(!ptr.is_null(), "retire(null)");
-    // SAFETY: the header is at offset 0 of a Box-allocated `T`; `drop_boxed::<T>` frees exactly
-    // that; the caller guarantees unreachability and a single retirement.
-    unsafe { crate::default::retire_raw(ptr.cast(), drop_boxed::<T>) };
+    // SAFETY: the header is at offset 0 of a Box-allocated `T` and `ptr` is the object pointer
+    // (whole-allocation provenance), which is what `reclaim::boxed::<T>` frees; the caller
+    // guarantees unreachability and a single retirement.
+    unsafe { crate::default::retire_raw(ptr.cast(), kovan_reclaim::reclaim::boxed::<T>) };
 }
 
 /// Retires `ptr` on the default domain; [`Reclaimable::dealloc`] frees it once no guard can
@@ -209,16 +210,6 @@ pub unsafe fn retire_reclaimable<T: Reclaimable + Send + 'static>(ptr: *mut T) {
     // SAFETY: `Reclaimable` puts the header at offset 0; `dealloc_reclaimable::<T>` frees it with
     // `T::dealloc`; the caller guarantees unreachability and a single retirement.
     unsafe { crate::default::retire_raw(ptr.cast(), dealloc_reclaimable::<T>) };
-}
-
-/// The destructor `retire` installs.
-///
-/// # Safety
-/// `header` is offset 0 of a live, Box-allocated `T` that nothing can reach; called once.
-#[cfg(feature = "std")]
-unsafe fn drop_boxed<T>(header: *mut NodeHeader) {
-    // SAFETY: per the contract; the cast restores the pointer `retire` was given.
-    drop(unsafe { Box::from_raw(header.cast::<T>()) });
 }
 
 /// The destructor `retire_reclaimable` installs.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use kovan_atom::{Atom, flush};
+use kovan_atom::{Atom, exit_thread, flush};
 
 /// Counts its drops per id in a side table, so a reader can check liveness without a
 /// dereference of freed memory.
@@ -23,9 +23,10 @@ impl Drop for Value {
 /// `compare_and_swap(&v0, v1)` and `store(v2)` race a `load`. The reader's value stays alive
 /// while its guard lives; a successful exchange returns its own value (never a later
 /// writer's); a failed one hands `v1` back; the cell ends with the last writer's value; and
-/// each value is dropped exactly once.
+/// each value is dropped exactly once. Each thread exits its handle before its closure ends:
+/// loom's `join` does not order the joiner after thread-local destructors (std's does), so
+/// without it the final flush may legitimately not yet see the batches those exits parked.
 #[test]
-#[ignore = "fails at LOOM_MAX_PREEMPTIONS=1 (iteration 9: the CAS and the store threads run to their ends before the main thread first pins; value 1, retired by the store, is never dropped); not yet triaged: protocol or this crate's loom default handle"]
 fn loom_atom_cas_races_store_and_reader() {
     loom::model(|| {
         let dropped = Arc::new([0, 1, 2].map(|_| AtomicUsize::new(0)));
@@ -39,21 +40,25 @@ fn loom_atom_cas_races_store_and_reader() {
             let (atom, cas_won, v1) = (Arc::clone(&atom), Arc::clone(&cas_won), value(1));
             loom::thread::spawn(move || {
                 let current = atom.load();
-                if current.id != 0 {
-                    return;
-                }
-                match atom.compare_and_swap(&current, v1) {
-                    Ok(mine) => {
-                        assert_eq!(mine.id, 1, "the exchange returns its own value");
-                        cas_won.store(true, Ordering::SeqCst);
+                if current.id == 0 {
+                    match atom.compare_and_swap(&current, v1) {
+                        Ok(mine) => {
+                            assert_eq!(mine.id, 1, "the exchange returns its own value");
+                            cas_won.store(true, Ordering::SeqCst);
+                        }
+                        Err(back) => assert_eq!(back.id, 1),
                     }
-                    Err(back) => assert_eq!(back.id, 1),
                 }
+                drop(current);
+                exit_thread();
             })
         };
         let storer = {
             let (atom, v2) = (Arc::clone(&atom), value(2));
-            loom::thread::spawn(move || atom.store(v2))
+            loom::thread::spawn(move || {
+                atom.store(v2);
+                exit_thread();
+            })
         };
         let seen = atom.load();
         loom::thread::yield_now();

@@ -106,7 +106,9 @@ impl LocalHandle {
     ///
     /// # Safety
     /// - `node` points to the header at offset 0 of a live object that is no longer reachable
-    ///   for new readers of this domain, and that is retired exactly once;
+    ///   for new readers of this domain, and that is retired exactly once; it carries the
+    ///   provenance the destructor needs (for [`reclaim::boxed`], that of the whole allocation:
+    ///   a cast of the object pointer, not a reference to the header field);
     /// - its birth era was stamped (from this domain's [`Domain::era`]) before the object was
     ///   first published;
     /// - `destructor` frees the object correctly, on any thread, at any later time.

@@ -19,8 +19,14 @@ pub type Destructor = unsafe fn(*mut NodeHeader);
 /// header at `header`.
 ///
 /// # Safety
-/// `header` is offset 0 of a live `T` allocated with `Box`, that no thread can reach any more;
-/// called once. As a [`Destructor`], the retirement's contract provides this.
+/// - `header` is offset 0 of a live `T` allocated with `Box` (so `T` is `#[repr(C)]` with the
+///   header as its first field: not a zero-sized or `packed` type), and carries the provenance
+///   of the whole allocation (from `Box::into_raw` or a cast of it, never from a reference to
+///   the header field);
+/// - no thread can reach the object any more, and this is called once;
+/// - `T` may be dropped on whichever thread runs this (`Send` in spirit).
+///
+/// As a [`Destructor`], the retirement's contract provides this.
 pub unsafe fn boxed<T>(header: *mut NodeHeader) {
     // SAFETY: per the contract; the cast restores the pointer the object was allocated as.
     drop(unsafe { Box::from_raw(header.cast::<T>()) });

@@ -58,7 +58,7 @@ fn never_pinned_threads_and_tls_destructors_lose_nothing() {
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             thread::spawn(move || {
-                // Retire without ever pinning: the batch must still be submitted at exit.
+                // Retire without ever pinning: the batch must still be placed at exit.
                 for i in 0..(t % 5 + 1) {
                     retire(alloc(tally, t * 100 + i));
                 }

@@ -192,10 +192,10 @@ fn loom_exit_races_retire_and_flush() {
 }
 
 /// The reservation update at an outermost pin (capture the list, traverse, republish) races a
-/// `try_retire` inserting into that list, docked-tail path included: nothing is freed under
+/// a batch placement inserting into that list, docked-tail path included: nothing is freed under
 /// the second guard and every node is freed exactly once.
 #[test]
-fn loom_pin_update_races_try_retire() {
+fn loom_pin_update_races_placement() {
     loom::model(|| {
         let World {
             domain,

@@ -8,7 +8,6 @@
 //! Bound: one round per generation of garbage that its destructors create, each O(T) plus the
 //! batch.
 
-use core::mem;
 use core::ptr;
 
 use kovan_core::sync::Ordering;
@@ -16,7 +15,7 @@ use kovan_core::{ListHead, ThreadSlots};
 
 use super::batch::Batch;
 use super::{Life, Local};
-use crate::config::EPOCH_FREQ;
+
 use crate::header::{as_list_node, from_list_node, unmark};
 use crate::stall::{Step, point};
 
@@ -101,20 +100,20 @@ impl Local {
         self.exit();
     }
 
-    /// Thread exit: rounds of deactivate, place or park the open batch, run what became free
-    /// (destructors may pin and retire on this state: the next round takes that), until a
-    /// round frees nothing; then advance the era if this thread retired since its last
-    /// advance, and return the id. A destructor that panics does not stop the exit: it
+    /// Thread exit: deactivate, adopt the own parked cell, place and free to a fixpoint of
+    /// this thread's own retirements (destructors may pin and retire on this state), release
+    /// the reservation again and requeue what that frees, park what is left, then advance the
+    /// era if this thread retired since its last advance, and return the id. A destructor that panics does not stop the exit: it
     /// completes while the panic unwinds. If a destructor left a guard alive, the exit is
-    /// finished by that guard's drop instead. Bound: one round per generation of garbage that
-    /// destructors create, each O(T) plus the batch.
+    /// finished by that guard's drop instead. Bound: one placement per generation of garbage
+    /// that its destructors retire, each O(T) plus the batch.
     pub(crate) fn exit(&self) {
         self.life.set(Life::Exiting);
         #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
         let finish = FinishExitOnUnwind(self);
         self.exit_rounds();
         #[cfg(not(kovan_mutant = "exit_stops_on_panic"))]
-        mem::forget(finish);
+        core::mem::forget(finish);
         self.finish_exit();
     }
 
@@ -200,7 +199,7 @@ impl Local {
         // is placed above, so the reservations that got its nodes release them at their next
         // update.
         #[cfg(not(kovan_mutant = "exit_skips_era_advance"))]
-        if self.retired.get() % EPOCH_FREQ != 0 {
+        if self.retired.get() % crate::config::EPOCH_FREQ != 0 {
             self.tick_era();
         }
         self.life.set(Life::Exited);

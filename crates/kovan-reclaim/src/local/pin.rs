@@ -7,10 +7,8 @@
 //! fence (I2: pairs with the fence that starts every placement scan), then runs the destructors
 //! of what it freed. Bound: the captured list, plus those destructors.
 
-use core::mem;
-
 use kovan_core::ListHead;
-use kovan_core::sync::{Ordering, fence};
+use kovan_core::sync::Ordering;
 
 use super::{Life, Local};
 
@@ -38,7 +36,7 @@ impl Local {
         let unpin = UnpinOnUnwind(self);
         self.update_reservation();
         #[cfg(not(kovan_mutant = "pin_panic_keeps_count"))]
-        mem::forget(unpin);
+        core::mem::forget(unpin);
     }
 
     /// Leaves a critical section. Returns `true` when the owner handle is gone and this was the
@@ -72,7 +70,7 @@ impl Local {
         // I2: pairs with the fence in `try_place` before its slot scan. A SeqCst store followed
         // by a load of another location is reorderable (store buffering) without it.
         #[cfg(not(kovan_mutant = "no_publish_fence"))]
-        fence(Ordering::SeqCst);
+        kovan_core::sync::fence(Ordering::SeqCst);
         self.cached_era.set(era);
     }
 }

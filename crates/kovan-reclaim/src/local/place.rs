@@ -93,7 +93,7 @@ impl Local {
     /// Places `batch` in every eligible reservation, or returns `false` (batch untouched) when
     /// it has fewer than one node per eligible reservation plus the refs node.
     ///
-    /// Bound: one pass over `scan_bound()` guard reservations, one pass over the
+    /// Bound: one pass over `scan_bound()` reservations, one pass over the
     /// batch, and at most one docked-tail traversal per inserted node.
     ///
     /// # Safety

@@ -4,7 +4,7 @@
 //! this thread published. Otherwise up to `PROTECT_ROUNDS` rounds publish the era read, fence
 //! and reload; if the era moved on every round, one escalated load reserves every era for a
 //! single pointer load and then lowers the reservation to an era read after it. Bound:
-//! `PROTECT_ROUNDS` + 1 publications. `cover` raises the reservation for a node this thread
+//! `PROTECT_ROUNDS` + 2 publications. `cover` raises the reservation for a node this thread
 //! allocated and publishes itself.
 
 use kovan_core::sync::{AtomicPtr, Ordering};
