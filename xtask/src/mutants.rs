@@ -56,6 +56,12 @@ fn doc_tests_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
     mutant_env(c, mutant, target_dir)
 }
 
+/// The shuttle model (feature `shuttle`: shuttle's atomics and thread-locals, small thread
+/// stacks), in the mutant's release target directory so that most dependencies are built.
+fn shuttle_cmd(mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
+    mutant_env(steps::shuttle_cmd(), mutant, target_dir)
+}
+
 fn mutant_env(mut c: Cmd, mutant: Option<&str>, target_dir: Option<&str>) -> Cmd {
     if let Some(m) = mutant {
         c = c.env("RUSTFLAGS", steps::mutant_cfg(m));
@@ -106,6 +112,10 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
         ctx,
         &steps::with_timeout(ctx, steps::loom_cmd(None, &ctx.sub_target("loom"))),
     );
+    base.run(
+        ctx,
+        &steps::with_timeout(ctx, shuttle_cmd(None, Some(&ctx.sub_target("shuttle")))),
+    );
     if !base.clean() || base.report.counts().passed == 0 {
         let mut details =
             vec!["the suite must pass without mutants before it can judge them:".to_owned()];
@@ -145,6 +155,13 @@ pub fn run(ctx: &Ctx, only: &[String]) -> Outcome {
             (
                 "loom models",
                 steps::loom_cmd(Some(name), &ctx.sub_target(&format!("mutants/{name}-loom"))),
+            ),
+            (
+                "shuttle model",
+                shuttle_cmd(
+                    Some(name),
+                    Some(&ctx.sub_target(&format!("mutants/{name}"))),
+                ),
             ),
         ];
         for (what, cmd) in runs {

@@ -169,11 +169,8 @@ impl Step {
         Step {
             name: "shuttle",
             run: |ctx| {
-                test_step(
-                    ctx,
-                    &[with_timeout(ctx, shuttle_cmd(&ctx.sub_target("shuttle")))],
-                    "ignored",
-                )
+                let cmd = shuttle_cmd().env("CARGO_TARGET_DIR", ctx.sub_target("shuttle"));
+                test_step(ctx, &[with_timeout(ctx, cmd)], "ignored")
             },
         },
         Step {
@@ -289,8 +286,8 @@ pub fn loom_cmd(mutant: Option<&str>, target_dir: &str) -> Cmd {
 }
 
 /// The shuttle model of pin/retire/flush, built with the `shuttle` feature (which swaps the
-/// sync shim and the default handle's thread-local to shuttle's) in its own target directory.
-fn shuttle_cmd(target_dir: &str) -> Cmd {
+/// sync shim and the default handle's thread-locals to shuttle's).
+pub fn shuttle_cmd() -> Cmd {
     cargo(&[
         "test",
         "--release",
@@ -300,7 +297,6 @@ fn shuttle_cmd(target_dir: &str) -> Cmd {
         "shuttle",
     ])
     .args(["--test", "shuttle_protocol", "--no-fail-fast"])
-    .env("CARGO_TARGET_DIR", target_dir)
 }
 
 /// `--cfg kovan_mutant="NAME"`.

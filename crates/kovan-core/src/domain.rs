@@ -87,7 +87,7 @@ impl Registry {
         if !self.pages[page].load(Ordering::Acquire).is_null() {
             return;
         }
-        let fresh = Box::into_raw(Box::new(SlotPage::new()));
+        let fresh = Box::into_raw(SlotPage::new_boxed());
         // AcqRel: publishes the initialised page; on failure acquires the winner's page.
         if self.pages[page]
             .compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)

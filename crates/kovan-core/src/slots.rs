@@ -1,5 +1,6 @@
 //! Per-thread reservation slots and the pages that hold them.
 
+use alloc::boxed::Box;
 use core::ptr;
 
 use crate::sync::{AtomicPtr, Ordering};
@@ -177,10 +178,29 @@ pub struct SlotPage {
 }
 
 impl SlotPage {
-    pub(crate) fn new() -> Self {
-        Self {
-            slots: core::array::from_fn(|_| ThreadSlots::new()),
+    /// A page initialised in place on the heap: built on the stack first, it would need the
+    /// whole page there (8 KiB here, far more with shuttle's larger atomics, whose threads have
+    /// small stacks).
+    #[cfg(not(kovan_mutant = "page_built_on_stack"))]
+    pub(crate) fn new_boxed() -> Box<Self> {
+        let mut page = Box::<Self>::new_uninit();
+        // SAFETY: a field projection of the allocation made above; no reference to uninitialised
+        // memory is created.
+        let first = unsafe { &raw mut (*page.as_mut_ptr()).slots }.cast::<ThreadSlots>();
+        for offset in 0..SLOTS_PER_PAGE {
+            // SAFETY: `offset` is within the array, and each element is written once.
+            unsafe { first.add(offset).write(ThreadSlots::new()) };
         }
+        // SAFETY: every slot, the page's only field, was initialised above.
+        unsafe { page.assume_init() }
+    }
+
+    /// Mutant: the page built on the stack and moved to the heap.
+    #[cfg(kovan_mutant = "page_built_on_stack")]
+    pub(crate) fn new_boxed() -> Box<Self> {
+        Box::new(Self {
+            slots: core::array::from_fn(|_| ThreadSlots::new()),
+        })
     }
 
     /// The slots of the `offset`-th thread of this page.

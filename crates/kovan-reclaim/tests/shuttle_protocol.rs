@@ -87,12 +87,10 @@ fn model() {
 
 /// Random schedules, then PCT schedules (depth 3). One test: the default domain is one per
 /// process, so two shuttle runs must not share it from two test threads at once. Shuttle's
-/// default 60 KiB thread stacks overflow in the first registration (a slot page is built on the
-/// stack); 1 MiB is ample.
+/// default configuration (60 KiB thread stacks), as dependents' suites use it.
 #[test]
 fn shuttle_random_then_pct_schedules() {
-    let mut config = shuttle::Config::new();
-    config.stack_size = 1 << 20;
+    let config = shuttle::Config::new();
     let random = shuttle::scheduler::RandomScheduler::new(3000);
     shuttle::Runner::new(random, config.clone()).run(model);
     let pct = shuttle::scheduler::PctScheduler::new(3, 3000);
