@@ -2,14 +2,25 @@
 
 use core::cell::Cell;
 use core::ptr::NonNull;
-use std::sync::OnceLock;
 
 use crate::domain::Domain;
 use crate::handle::{Guard, HandleBox, LocalHandle};
 use crate::header::NodeHeader;
 use crate::reclaim::Destructor;
 
-static DEFAULT_DOMAIN: OnceLock<Domain> = OnceLock::new();
+#[cfg(not(feature = "shuttle"))]
+static DEFAULT_DOMAIN: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
+
+// Under shuttle the domain's atomics belong to one execution: each execution (tests run side by
+// side on libtest's threads, each its own execution) gets its own default domain, dropped, and so
+// drained, after the execution's thread-locals.
+#[cfg(all(feature = "shuttle", not(kovan_mutant = "shuttle_domain_per_process")))]
+shuttle::lazy_static! {
+    static ref DEFAULT_DOMAIN: Domain = Domain::new();
+}
+/// Mutant: one default domain for the whole process, shared by concurrent executions.
+#[cfg(all(feature = "shuttle", kovan_mutant = "shuttle_domain_per_process"))]
+static DEFAULT_DOMAIN: std::sync::LazyLock<Domain> = std::sync::LazyLock::new(Domain::new);
 
 // Under shuttle, every shuttle thread (all run on one OS thread) needs its own handle.
 #[cfg(not(feature = "shuttle"))]
@@ -45,9 +56,13 @@ pub(crate) fn run_exit(inner: NonNull<HandleBox>, exit: impl FnOnce()) {
     exit();
 }
 
-/// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`].
+/// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`] (with the
+/// `shuttle` feature, one per shuttle execution).
 pub fn default_domain() -> &'static Domain {
-    DEFAULT_DOMAIN.get_or_init(Domain::new)
+    #[cfg(not(feature = "shuttle"))]
+    return DEFAULT_DOMAIN.get_or_init(Domain::new);
+    #[cfg(feature = "shuttle")]
+    return &DEFAULT_DOMAIN;
 }
 
 fn register_default() -> LocalHandle {

@@ -85,14 +85,20 @@ fn model() {
     assert_eq!(freed, NODES, "every node freed exactly once");
 }
 
-/// Random schedules, then PCT schedules (depth 3). One test: the default domain is one per
-/// process, so two shuttle runs must not share it from two test threads at once. Shuttle's
+/// Random schedules and PCT schedules (depth 3), on two OS threads at once, as libtest runs a
+/// dependent's shuttle tests: each execution must get its own default domain (shuttle's atomics
+/// belong to one execution; a domain shared between two panics inside shuttle). Shuttle's
 /// default configuration (60 KiB thread stacks), as dependents' suites use it.
 #[test]
-fn shuttle_random_then_pct_schedules() {
-    let config = shuttle::Config::new();
-    let random = shuttle::scheduler::RandomScheduler::new(3000);
-    shuttle::Runner::new(random, config.clone()).run(model);
-    let pct = shuttle::scheduler::PctScheduler::new(3, 3000);
-    shuttle::Runner::new(pct, config).run(model);
+fn shuttle_random_and_pct_schedules_side_by_side() {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let random = shuttle::scheduler::RandomScheduler::new(3000);
+            shuttle::Runner::new(random, shuttle::Config::new()).run(model);
+        });
+        scope.spawn(|| {
+            let pct = shuttle::scheduler::PctScheduler::new(3, 3000);
+            shuttle::Runner::new(pct, shuttle::Config::new()).run(model);
+        });
+    });
 }

@@ -154,6 +154,12 @@
 //! `std` (default) adds the default domain and everything built on it. Without it the crate is
 //! `#![no_std]` (it needs `alloc`): threads register [`LocalHandle`]s with a [`Domain`]
 //! explicitly.
+//!
+//! `shuttle` (for tests of crates built on kovan, as kovan 0.1.15's feature): kovan's atomics,
+//! pointer words and thread-local handle become [shuttle](https://docs.rs/shuttle)'s (0.9.10 or
+//! later), so a dependent's shuttle suite schedules kovan too. Every kovan operation must then run
+//! inside a shuttle execution; each execution has its own default domain, so suites may run
+//! their tests side by side.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
