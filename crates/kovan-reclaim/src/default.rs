@@ -12,15 +12,18 @@ use crate::reclaim::Destructor;
 static DEFAULT_DOMAIN: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
 
 // Under shuttle the domain's atomics belong to one execution: each execution (tests run side by
-// side on libtest's threads, each its own execution) gets its own default domain, dropped, and so
-// drained, after the execution's thread-locals.
+// side on libtest's threads, each its own execution) gets its own default domain. Shuttle drops
+// it at the end of the execution, but an abandoned execution (a failed test, a step bound)
+// drops the thread-locals of its unfinished threads after its statics, so every default handle
+// owns a reference (`register_default`): the domain is drained when the last one goes.
 #[cfg(all(feature = "shuttle", not(kovan_mutant = "shuttle_domain_per_process")))]
 shuttle::lazy_static! {
-    static ref DEFAULT_DOMAIN: Domain = Domain::new();
+    static ref DEFAULT_DOMAIN: alloc::sync::Arc<Domain> = alloc::sync::Arc::new(Domain::new());
 }
 /// Mutant: one default domain for the whole process, shared by concurrent executions.
 #[cfg(all(feature = "shuttle", kovan_mutant = "shuttle_domain_per_process"))]
-static DEFAULT_DOMAIN: std::sync::LazyLock<Domain> = std::sync::LazyLock::new(Domain::new);
+static DEFAULT_DOMAIN: std::sync::LazyLock<alloc::sync::Arc<Domain>> =
+    std::sync::LazyLock::new(|| alloc::sync::Arc::new(Domain::new()));
 
 // Under shuttle, every shuttle thread (all run on one OS thread) needs its own handle.
 #[cfg(not(feature = "shuttle"))]
@@ -56,8 +59,10 @@ pub(crate) fn run_exit(inner: NonNull<HandleBox>, exit: impl FnOnce()) {
     exit();
 }
 
-/// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`] (with the
-/// `shuttle` feature, one per shuttle execution).
+/// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`].
+///
+/// With the `shuttle` feature there is one per shuttle execution, and the reference is valid
+/// only inside the execution that returned it (as for any `shuttle::lazy_static`).
 pub fn default_domain() -> &'static Domain {
     #[cfg(not(feature = "shuttle"))]
     return DEFAULT_DOMAIN.get_or_init(Domain::new);
@@ -66,7 +71,17 @@ pub fn default_domain() -> &'static Domain {
 }
 
 fn register_default() -> LocalHandle {
-    LocalHandle::new_static(default_domain()).unwrap_or_else(|full| panic!("kovan: {full}"))
+    #[cfg(any(
+        not(feature = "shuttle"),
+        kovan_mutant = "shuttle_handle_borrows_domain"
+    ))]
+    let owned = None;
+    #[cfg(all(
+        feature = "shuttle",
+        not(kovan_mutant = "shuttle_handle_borrows_domain")
+    ))]
+    let owned = Some(alloc::sync::Arc::clone(&DEFAULT_DOMAIN));
+    LocalHandle::new_default(default_domain(), owned).unwrap_or_else(|full| panic!("kovan: {full}"))
 }
 
 /// Runs `f` with the current thread's default handle. While a default-domain handle of this
@@ -82,7 +97,9 @@ pub fn with_handle<R>(f: impl FnOnce(&LocalHandle) -> R) -> R {
         Ok(result) => result,
         Err(_) => {
             let f = f.take().expect("not called when TLS is gone");
-            match EXITING.get() {
+            // `try_with`: shuttle's thread-locals, unlike this const one of std's, are gone
+            // after the thread's teardown.
+            match EXITING.try_with(Cell::get).ok().flatten() {
                 Some(exiting) => {
                     // SAFETY: set only while that handle's exit runs on this thread, and put
                     // back before its state is freed (`run_exit`).

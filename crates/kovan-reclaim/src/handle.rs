@@ -21,9 +21,14 @@ use crate::reclaim::{self, Destructor};
 /// whichever of the owner handle and the last guard goes second frees it.
 pub(crate) struct HandleBox {
     local: Local,
-    /// Keeps the domain alive; `None` for the process-wide default domain, which is `'static`.
-    #[cfg_attr(not(all(feature = "std", not(kovan_loom))), allow(dead_code))]
+    /// Keeps the domain alive; `None` for the process-wide default domain, which is `'static`
+    /// (under shuttle it is per execution, and its handles own it too).
+    #[allow(dead_code)]
     owned_domain: Option<Arc<Domain>>,
+    /// A handle of the default domain, whose exit lets teardown destructors join it
+    /// (`default::run_exit`).
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    default_domain: bool,
 }
 
 /// A thread's registration with a [`Domain`]: pins guards and retires nodes.
@@ -44,18 +49,26 @@ impl LocalHandle {
         Ok(Self::from_box(HandleBox {
             local,
             owned_domain: Some(domain),
+            #[cfg(all(feature = "std", not(kovan_loom)))]
+            default_domain: false,
         }))
     }
 
-    /// Registers with a domain that lives for the rest of the program.
+    /// Registers with the default domain; `owned` keeps it alive when it is not there for the
+    /// rest of the program (shuttle's per-execution domain).
     #[cfg(all(feature = "std", not(kovan_loom)))]
-    pub(crate) fn new_static(domain: &'static Domain) -> Result<Self, RegistryFull> {
+    pub(crate) fn new_default(
+        domain: &'static Domain,
+        owned: Option<Arc<Domain>>,
+    ) -> Result<Self, RegistryFull> {
         let tid = domain.state().registry().claim()?;
-        // SAFETY: `domain` is 'static; `tid` was just claimed.
+        // SAFETY: `domain` lives as long as the program, or as long as `owned`, which the box
+        // keeps as long as the `Local`; `tid` was just claimed.
         let local = unsafe { Local::new(domain, tid) };
         Ok(Self::from_box(HandleBox {
             local,
-            owned_domain: None,
+            owned_domain: owned,
+            default_domain: true,
         }))
     }
 
@@ -189,7 +202,7 @@ unsafe fn exit_and_free(inner: NonNull<HandleBox>) {
     let handle = unsafe { inner.as_ref() };
     let exit = || handle.local.exit();
     #[cfg(all(feature = "std", not(kovan_loom)))]
-    if handle.owned_domain.is_none() {
+    if handle.default_domain {
         crate::default::run_exit(inner, exit);
     } else {
         exit();

@@ -102,3 +102,47 @@ fn shuttle_random_and_pct_schedules_side_by_side() {
         });
     });
 }
+
+/// Drops of the values that `abandoned_execution_model`'s spinning thread retires.
+static ABANDONED_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Counted;
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        ABANDONED_DROPS.fetch_add(1, StdOrdering::SeqCst);
+    }
+}
+
+/// A thread registers, retires a node into its open batch and spins until shuttle abandons the
+/// execution at its step bound; shuttle then drops the execution's statics (the default domain)
+/// before that thread's thread-locals (its handle).
+fn abandoned_execution_model() {
+    drop(pin());
+    shuttle::thread::spawn(|| {
+        with_handle(|handle| {
+            let node = handle.alloc_node(Counted);
+            // SAFETY: never published, retired once.
+            unsafe { handle.retire_node(node) };
+        });
+        loop {
+            shuttle::thread::yield_now();
+        }
+    });
+    loop {
+        shuttle::thread::yield_now();
+    }
+}
+
+/// The handle of a thread that an abandoned execution leaves unfinished still exits on a live
+/// domain (each default handle owns a reference to its execution's domain) and frees what it
+/// retired. With a borrowed domain, its exit ran on freed memory (heap corruption, SIGABRT).
+#[test]
+fn an_abandoned_execution_frees_its_unfinished_threads_garbage() {
+    const EXECUTIONS: usize = 3;
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::ContinueAfter(200);
+    let random = shuttle::scheduler::RandomScheduler::new(EXECUTIONS);
+    shuttle::Runner::new(random, config).run(abandoned_execution_model);
+    assert_eq!(ABANDONED_DROPS.load(StdOrdering::SeqCst), EXECUTIONS);
+}
