@@ -362,6 +362,14 @@ pub struct Shared<'g, T> {
     _marker: PhantomData<(&'g Guard, *mut T)>,
 }
 
+// SAFETY: a `Shared` is an address valid for `'g` under a guard that lives at least that long;
+// dereferencing it is `unsafe` and yields `&T` (or, by `as_mut`, `&mut T`), so another thread
+// may hold it when `T` may be shared and sent, as for `Atomic<T>`. This is what lets an async
+// task keep a pointer loaded under an `OwnedGuard` across an `.await`.
+unsafe impl<T: Send + Sync> Send for Shared<'_, T> {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send + Sync> Sync for Shared<'_, T> {}
+
 impl<'g, T> Shared<'g, T> {
     #[inline]
     fn from_ptr(ptr: *mut T) -> Self {

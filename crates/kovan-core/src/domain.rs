@@ -15,6 +15,10 @@ use crate::word_pair::WordPair;
 #[error("all {MAX_THREADS} thread ids of the reclamation domain are in use")]
 pub struct RegistryFull;
 
+/// The era a domain's clock starts at. Era 0 is never an era: a reservation holding it has
+/// nothing reserved.
+pub const FIRST_ERA: u64 = 1;
+
 /// How often a claim retries one bitmap word whose set bit another claimer took first.
 const CLAIM_TRIES_PER_WORD: usize = 2;
 
@@ -138,6 +142,17 @@ impl Registry {
         unsafe { page.as_ref() }.map(|page| page.slots(tid % SLOTS_PER_PAGE))
     }
 
+    /// Ids claimed now: below `scan_bound` and not released. A snapshot while ids move.
+    pub fn claimed_count(&self) -> usize {
+        let bound = self.scan_bound();
+        let released: usize = self.released[..bound.div_ceil(64)]
+            .iter()
+            // Relaxed: a count for statistics; nothing is read through it.
+            .map(|word| word.load(Ordering::Relaxed).count_ones() as usize)
+            .sum();
+        bound.saturating_sub(released)
+    }
+
     /// Ids currently released and not yet claimed again. Bound: the words below `scan_bound`.
     pub fn released_ids(&self) -> Vec<usize> {
         let mut ids = Vec::new();
@@ -201,7 +216,7 @@ impl DomainState {
             "kovan needs lock-free 16-byte atomics (cmpxchg16b on x86-64, CASP/LDXP on AArch64)"
         );
         Self {
-            era: CachePadded::new(AtomicU64::new(1)),
+            era: CachePadded::new(AtomicU64::new(FIRST_ERA)),
             parked_count: AtomicUsize::new(0),
             registry: Registry::new(),
         }
@@ -253,6 +268,7 @@ mod tests {
         assert!(registry.slots(a).is_some());
         registry.release(a);
         assert_eq!(registry.released_ids(), [a]);
+        assert_eq!(registry.claimed_count(), 1);
         assert_eq!(registry.claim().unwrap(), a);
         assert_eq!(registry.claim().unwrap(), 2);
         assert_eq!(registry.scan_bound(), 3);

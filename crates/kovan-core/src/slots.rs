@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 use core::ptr;
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 use crate::word_pair::WordPair;
 
 /// An object linked into a reservation list or a parked chain. Only the protocol crate knows
@@ -139,12 +139,24 @@ impl Reservation {
 }
 
 /// Everything a domain keeps for one registered thread: its reservation and its parked cell,
-/// on cache lines of their own (128 bytes: adjacent-line prefetch pairs 64-byte lines).
+/// then its counters and owner cell on a second line (128 bytes: adjacent-line prefetch pairs
+/// 64-byte lines). Other threads' placement scans read the first line; the counters, written by
+/// the owner on every retire, stay off it.
 #[derive(Debug)]
 #[repr(align(128))]
 pub struct ThreadSlots {
     reservation: Reservation,
     parked: AtomicPtr<ListNode>,
+    owner: OwnerLine,
+}
+
+/// The owner-written line of a thread's slots.
+#[derive(Debug)]
+#[repr(align(64))]
+struct OwnerLine {
+    retired: AtomicU64,
+    freed: AtomicU64,
+    cached_handle: AtomicPtr<()>,
 }
 
 #[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "64"))]
@@ -155,6 +167,11 @@ impl ThreadSlots {
         Self {
             reservation: Reservation::new(),
             parked: AtomicPtr::new(ptr::null_mut()),
+            owner: OwnerLine {
+                retired: AtomicU64::new(0),
+                freed: AtomicU64::new(0),
+                cached_handle: AtomicPtr::new(ptr::null_mut()),
+            },
         }
     }
 
@@ -168,6 +185,27 @@ impl ThreadSlots {
     #[inline]
     pub fn parked(&self) -> &AtomicPtr<ListNode> {
         &self.parked
+    }
+
+    /// Nodes retired through this id, by every thread that held it. Written only by the id's
+    /// current holder; other threads read it for statistics.
+    #[inline]
+    pub fn retired(&self) -> &AtomicU64 {
+        &self.owner.retired
+    }
+
+    /// Nodes freed by the holders of this id (whoever retired them). Written only by the id's
+    /// current holder; other threads read it for statistics.
+    #[inline]
+    pub fn freed(&self) -> &AtomicU64 {
+        &self.owner.freed
+    }
+
+    /// The state of a handle that a thread-local cache registered on this id and that the
+    /// domain releases if it is dropped first (null when none). Opaque to this crate.
+    #[inline]
+    pub fn cached_handle(&self) -> &AtomicPtr<()> {
+        &self.owner.cached_handle
     }
 }
 

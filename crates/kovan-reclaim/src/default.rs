@@ -6,7 +6,9 @@ use core::ptr::NonNull;
 use crate::domain::Domain;
 use crate::handle::{Guard, HandleBox, LocalHandle};
 use crate::header::NodeHeader;
+use crate::owned::OwnedGuard;
 use crate::reclaim::Destructor;
+use crate::stats::Stats;
 
 #[cfg(not(feature = "shuttle"))]
 static DEFAULT_DOMAIN: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
@@ -71,17 +73,42 @@ pub fn default_domain() -> &'static Domain {
 }
 
 fn register_default() -> LocalHandle {
+    LocalHandle::new_default(default_domain(), owned_default())
+        .unwrap_or_else(|full| panic!("kovan: {full}"))
+}
+
+/// What keeps the default domain alive for a handle: nothing (it lives as long as the
+/// program), or under shuttle a reference to its execution's domain.
+fn owned_default() -> Option<alloc::sync::Arc<Domain>> {
     #[cfg(any(
         not(feature = "shuttle"),
         kovan_mutant = "shuttle_handle_borrows_domain"
     ))]
-    let owned = None;
+    return None;
     #[cfg(all(
         feature = "shuttle",
         not(kovan_mutant = "shuttle_handle_borrows_domain")
     ))]
-    let owned = Some(alloc::sync::Arc::clone(&DEFAULT_DOMAIN));
-    LocalHandle::new_default(default_domain(), owned).unwrap_or_else(|full| panic!("kovan: {full}"))
+    return Some(alloc::sync::Arc::clone(&DEFAULT_DOMAIN));
+}
+
+/// An [`OwnedGuard`] on the default domain: a guard that may move between threads and be held
+/// across an `.await` (see [`Domain::pin_owned`]).
+///
+/// ```
+/// let guard = kovan_reclaim::pin_owned().unwrap();
+/// std::thread::spawn(move || drop(guard)).join().unwrap();
+/// ```
+///
+/// # Errors
+/// [`RegistryFull`](crate::RegistryFull) when [`kovan_core::MAX_THREADS`] ids are in use.
+pub fn pin_owned() -> Result<OwnedGuard, crate::RegistryFull> {
+    OwnedGuard::new(default_domain(), owned_default())
+}
+
+/// [`Domain::stats`] of the default domain.
+pub fn stats() -> Stats {
+    default_domain().stats()
 }
 
 /// Runs `f` with the current thread's default handle. While a default-domain handle of this

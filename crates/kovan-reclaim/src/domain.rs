@@ -58,6 +58,18 @@ impl Domain {
 
 impl Drop for Domain {
     fn drop(&mut self) {
+        // Threads' cached handles (`Domain::pin`) that their threads have not released: no
+        // thread can use one (that takes a reference to the domain), so this thread may exit
+        // them. A thread that exits from now on finds the domain gone and leaves its entry.
+        #[cfg(all(feature = "std", not(kovan_loom)))]
+        {
+            let registry = self.state.registry();
+            for tid in 0..registry.scan_bound() {
+                if let Some(slots) = registry.slots(tid) {
+                    crate::cache::claim_and_drop(slots.cached_handle());
+                }
+            }
+        }
         // No handle is left (each keeps the domain alive), so no reader exists: take every
         // slot list and parked batch through one last handle and free all of it.
         if let Ok(tid) = self.state.registry().claim() {

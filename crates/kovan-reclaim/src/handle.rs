@@ -72,6 +72,58 @@ impl LocalHandle {
         }))
     }
 
+    /// Registers the state of an owned guard: shared by the threads the guard moves to (see
+    /// `Local::shared`), keeping the domain alive through `owned` unless it is the default one.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) fn new_owned(
+        domain: &Domain,
+        owned: Option<Arc<Domain>>,
+    ) -> Result<Self, RegistryFull> {
+        let tid = domain.state().registry().claim()?;
+        // SAFETY: `domain` is the default domain (it lives as long as the program, or as long as
+        // `owned` under shuttle) or `owned`'s, which the box keeps; `tid` was just claimed.
+        let local = unsafe { Local::with_mode(domain, tid, true) };
+        Ok(Self::from_box(HandleBox {
+            local,
+            owned_domain: owned,
+            default_domain: false,
+        }))
+    }
+
+    /// Registers a handle for a thread-local cache: it does not keep `domain` alive.
+    ///
+    /// # Safety
+    /// The handle is dropped before `domain` is (the cache or the domain's drop does it).
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) unsafe fn new_cached(domain: &Domain) -> Result<Self, RegistryFull> {
+        let tid = domain.state().registry().claim()?;
+        // SAFETY: forwarded contract; `tid` was just claimed.
+        let local = unsafe { Local::new(domain, tid) };
+        Ok(Self::from_box(HandleBox {
+            local,
+            owned_domain: None,
+            default_domain: false,
+        }))
+    }
+
+    /// Gives up ownership: the state is freed by [`from_raw`](Self::from_raw)'s handle.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) fn into_raw(self) -> NonNull<HandleBox> {
+        ManuallyDrop::new(self).inner
+    }
+
+    /// The owner handle of a state given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `inner` came from `into_raw`, and this is its only owner handle.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) unsafe fn from_raw(inner: NonNull<HandleBox>) -> Self {
+        Self {
+            inner,
+            _not_send: PhantomData,
+        }
+    }
+
     fn from_box(handle: HandleBox) -> Self {
         let inner = NonNull::from(Box::leak(Box::new(handle)));
         Self {
@@ -235,6 +287,22 @@ impl Guard {
         unsafe { &self.inner.as_ref().local }
     }
 
+    /// Runs `f` on the state that retire, defer and flush go through: this guard's own thread's,
+    /// or, for an owned guard (whose state other threads may share), the calling thread's handle
+    /// of the same domain.
+    #[inline]
+    fn with_thread_local<R>(&self, f: impl FnOnce(&Local) -> R) -> R {
+        #[cfg(all(feature = "std", not(kovan_loom)))]
+        if self.local().is_shared() {
+            // SAFETY: as in `local`.
+            return match &unsafe { self.inner.as_ref() }.owned_domain {
+                Some(domain) => crate::cache::with_handle(domain, |handle| f(handle.local())),
+                None => crate::default::with_handle(|handle| f(handle.local())),
+            };
+        }
+        f(self.local())
+    }
+
     /// Loads `source` under this guard's protection.
     ///
     /// The result stays valid until the guard drops, provided it was reachable from a live
@@ -300,7 +368,47 @@ impl Guard {
     #[inline]
     pub unsafe fn retire_raw(&self, node: *mut NodeHeader, destructor: Destructor) {
         // SAFETY: forwarded contract.
-        unsafe { self.local().retire(node, destructor) }
+        self.with_thread_local(|local| unsafe { local.retire(node, destructor) })
+    }
+
+    /// Runs `f` once every guard that is live now, on any thread, has dropped: for resources
+    /// that are not nodes of this domain (a resized table's old bucket array, a buffer going
+    /// back to a pool). Readers need no protected load for such a resource: loading its pointer
+    /// under a guard is enough.
+    ///
+    /// `f` waits like a retired node born at the first era, so every reservation active when
+    /// its batch is placed holds it, and it runs, on whichever thread frees that batch, after
+    /// each of them was released (its thread pinned again after the era moved, flushed or
+    /// exited). Deferred functions gather in a batch of their own, placed like a node batch
+    /// (every [`RETIRE_FREQ`](crate::RETIRE_FREQ) calls, when the thread's node batch is
+    /// placed, at [`flush`](Self::flush) and at thread exit): a stalled reader holds back the
+    /// deferred functions, not the nodes retired beside them. A panicking `f` propagates like a
+    /// panicking destructor: the rest of its batch still runs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use kovan_reclaim::Domain;
+    ///
+    /// let domain = Arc::new(Domain::new());
+    /// let handle = domain.register().unwrap();
+    /// let ran = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&ran);
+    /// let guard = handle.pin();
+    /// guard.defer(move || {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// drop(guard);
+    /// handle.flush();
+    /// assert_eq!(ran.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
+        let record = crate::reclaim::deferred(f);
+        // SAFETY: a fresh record that no reader can reach, handed over once, with its own
+        // destructor.
+        self.with_thread_local(|local| unsafe {
+            local.defer(record, crate::reclaim::run_deferred::<F>)
+        });
     }
 
     /// Retires a node made by [`Node::alloc`]; see [`LocalHandle::retire_node`].
@@ -321,7 +429,7 @@ impl Guard {
 
     /// Pushes this thread's garbage through; what this guard can reach is kept.
     pub fn flush(&self) {
-        self.local().flush();
+        self.with_thread_local(Local::flush);
     }
 
     /// The domain this guard protects against.

@@ -56,6 +56,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(all(feature = "std", not(kovan_loom)))]
+mod cache;
 mod config;
 #[cfg(all(feature = "std", not(kovan_loom)))]
 mod default;
@@ -64,16 +66,24 @@ mod handle;
 mod header;
 mod local;
 mod node;
+#[cfg(all(feature = "std", not(kovan_loom)))]
+mod owned;
 pub mod reclaim;
 #[doc(hidden)]
 pub mod stall;
+mod stats;
 
 pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};
 #[cfg(all(feature = "std", not(kovan_loom)))]
-pub use default::{default_domain, flush, pin, retire_raw, with_handle};
+pub use cache::DomainGuard;
+#[cfg(all(feature = "std", not(kovan_loom)))]
+pub use default::{default_domain, flush, pin, pin_owned, retire_raw, stats, with_handle};
 pub use domain::Domain;
 pub use handle::{Guard, LocalHandle};
 pub use header::NodeHeader;
 pub use kovan_core::RegistryFull;
 pub use node::Node;
+#[cfg(all(feature = "std", not(kovan_loom)))]
+pub use owned::OwnedGuard;
 pub use reclaim::Destructor;
+pub use stats::{OldestReservation, Stats};

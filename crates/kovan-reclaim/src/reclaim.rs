@@ -31,3 +31,32 @@ pub unsafe fn boxed<T>(header: *mut NodeHeader) {
     // SAFETY: per the contract; the cast restores the pointer the object was allocated as.
     drop(unsafe { Box::from_raw(header.cast::<T>()) });
 }
+
+/// A deferred function behind the protocol header: a record that no reader ever reaches.
+#[repr(C)]
+struct Deferred<F> {
+    header: NodeHeader,
+    f: F,
+}
+
+/// Allocates the record of `f`, born at the first era, the lowest a reservation can publish (so
+/// that every active reservation is eligible for it); [`run_deferred::<F>`] is its destructor.
+pub(crate) fn deferred<F: FnOnce() + Send + 'static>(f: F) -> *mut NodeHeader {
+    let record = Box::new(Deferred {
+        header: NodeHeader::new(kovan_core::FIRST_ERA),
+        f,
+    });
+    Box::into_raw(record).cast()
+}
+
+/// Frees a record made by [`deferred`] and then calls its function, so that a panicking
+/// function leaves nothing allocated.
+///
+/// # Safety
+/// `header` came from [`deferred::<F>`], and this is called once.
+pub(crate) unsafe fn run_deferred<F: FnOnce()>(header: *mut NodeHeader) {
+    // SAFETY: per the contract, the record was allocated as a `Box<Deferred<F>>`.
+    let record = unsafe { Box::from_raw(header.cast::<Deferred<F>>()) };
+    let Deferred { f, .. } = *record;
+    f();
+}

@@ -178,10 +178,10 @@ pub use kovan_atom::{
 pub use kovan_atom::{BirthEra, current_era};
 pub use kovan_core::MAX_THREADS;
 #[cfg(feature = "std")]
-pub use kovan_reclaim::default_domain;
+pub use kovan_reclaim::{DomainGuard, OwnedGuard, default_domain, pin_owned, stats};
 pub use kovan_reclaim::{
-    Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, PROTECT_ROUNDS, RETIRE_FREQ, RegistryFull,
-    garbage_bound,
+    Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, OldestReservation, PROTECT_ROUNDS,
+    RETIRE_FREQ, RegistryFull, Stats, garbage_bound,
 };
 
 /// The README's examples, compiled and run as doc tests.

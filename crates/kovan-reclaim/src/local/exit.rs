@@ -49,9 +49,13 @@ impl Local {
         self.batch.set(merged);
     }
 
-    /// Parks the open batch in this thread's own cell for another thread to adopt.
+    /// Parks the open batch, with the deferred records that could not be placed, in this
+    /// thread's own cell for another thread to adopt.
     fn park(&self) {
-        let batch = self.batch.replace(Batch::EMPTY);
+        let batch = self
+            .batch
+            .replace(Batch::EMPTY)
+            .merge(self.deferred.replace(Batch::EMPTY));
         if batch.is_empty() {
             return;
         }
@@ -128,9 +132,7 @@ impl Local {
             point(Step::ExitDeactivated);
             self.adopt_from(self.slots());
             self.place_open_batch();
-            if !self.batch.get().is_empty() {
-                self.park();
-            }
+            self.park();
             if self.free_list.get().is_null() {
                 break;
             }
@@ -162,9 +164,7 @@ impl Local {
             self.deactivate();
             self.requeue_freed();
         }
-        if !self.batch.get().is_empty() {
-            self.park();
-        }
+        self.park();
     }
 
     /// Turns the batches on the free list back into unplaced chains in the open batch. A

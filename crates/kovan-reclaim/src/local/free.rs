@@ -75,6 +75,7 @@ impl Local {
             local: self,
             refs: ptr::null_mut(),
             next: ptr::null_mut(),
+            freed: 0,
         };
         reclaimer.run();
     }
@@ -88,6 +89,8 @@ struct FreeListDrain<'a> {
     refs: *mut NodeHeader,
     /// Next member of that batch to free.
     next: *mut NodeHeader,
+    /// Destructors called so far, published in the slot when the walk ends.
+    freed: u64,
 }
 
 impl FreeListDrain<'_> {
@@ -115,6 +118,7 @@ impl FreeListDrain<'_> {
                 // SAFETY: members of an owned, freed batch stay alive until their destructor.
                 unsafe { &*node }.batch_next()
             };
+            self.freed += 1;
             // SAFETY: the batch count reached zero (Acquire), so no slot list holds the batch
             // and no reader can reach the node; each member is destroyed once.
             unsafe {
@@ -132,6 +136,7 @@ impl Drop for FreeListDrain<'_> {
         if !self.refs.is_null() || !self.local.free_list.get().is_null() {
             self.run();
         }
+        self.local.count_freed(self.freed);
         self.local.draining.set(false);
     }
 }

@@ -27,6 +27,7 @@ mod protect;
 use core::cell::Cell;
 use core::ptr;
 
+use kovan_core::sync::Ordering;
 use kovan_core::{Reservation, ThreadSlots};
 
 use crate::config::RETIRE_FREQ;
@@ -59,7 +60,19 @@ pub(crate) struct Local {
     batch: Cell<Batch>,
     /// Batch length at which the next placement is tried.
     place_at: Cell<usize>,
+    /// Deferred-function records: a batch of their own, so that the reservations they all hold
+    /// (they are born at the first era) do not also hold ordinary nodes.
+    deferred: Cell<Batch>,
+    /// Deferred batch length at which its next placement is tried.
+    deferred_place_at: Cell<usize>,
+    /// Retirements through this state (deferred records included).
     retired: Cell<u64>,
+    /// The id's retired counter when this state claimed it; the slot counter is this plus
+    /// `retired`.
+    retired_base: u64,
+    /// Shared by the threads of an owned guard: protected loads raise the reservation and never
+    /// lower it, and everything else goes through the calling thread's own handle.
+    shared: bool,
     /// Refs nodes of batches whose count reached zero, linked through `next`.
     free_list: Cell<*mut NodeHeader>,
     draining: Cell<bool>,
@@ -73,6 +86,15 @@ impl Local {
     /// # Safety
     /// `domain` outlives the returned value and `tid` is claimed for it.
     pub(crate) unsafe fn new(domain: &Domain, tid: usize) -> Local {
+        // SAFETY: forwarded contract.
+        unsafe { Self::with_mode(domain, tid, false) }
+    }
+
+    /// As [`new`](Self::new); `shared` makes the state an owned guard's (see `shared`).
+    ///
+    /// # Safety
+    /// As for [`new`](Self::new).
+    pub(crate) unsafe fn with_mode(domain: &Domain, tid: usize, shared: bool) -> Local {
         let slots = domain
             .state()
             .registry()
@@ -86,7 +108,13 @@ impl Local {
             cached_era: Cell::new(0),
             batch: Cell::new(Batch::EMPTY),
             place_at: Cell::new(RETIRE_FREQ),
+            deferred: Cell::new(Batch::EMPTY),
+            deferred_place_at: Cell::new(RETIRE_FREQ),
             retired: Cell::new(0),
+            // Relaxed: only holders of the id write it, and this claim synchronised with the
+            // previous holder's release of the id.
+            retired_base: slots.retired().load(Ordering::Relaxed),
+            shared,
             free_list: Cell::new(ptr::null_mut()),
             draining: Cell::new(false),
             life: Cell::new(Life::Owned),
@@ -119,6 +147,32 @@ impl Local {
 
     pub(crate) fn tid(&self) -> usize {
         self.tid
+    }
+
+    /// Whether this is an owned guard's state, shared by the threads the guard moves to.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    #[inline]
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Publishes the retired count in the slot for statistics.
+    #[inline]
+    fn count_retired(&self) {
+        let retired = self.retired.get() + 1;
+        self.retired.set(retired);
+        // Relaxed: a statistic; only this thread writes it (a plain store, no read-modify-write).
+        self.slots()
+            .retired()
+            .store(self.retired_base + retired, Ordering::Relaxed);
+    }
+
+    /// Adds `freed` to the slot's freed counter.
+    fn count_freed(&self, freed: u64) {
+        let counter = self.slots().freed();
+        // Relaxed load: only the id's holder (this thread) writes it. Release store: pairs with
+        // the Acquire load in `Domain::stats`, so that the retirements counted are visible.
+        counter.store(counter.load(Ordering::Relaxed) + freed, Ordering::Release);
     }
 }
 

@@ -71,7 +71,10 @@ impl Local {
         // by a load of another location is reorderable (store buffering) without it.
         #[cfg(not(kovan_mutant = "no_publish_fence"))]
         kovan_core::sync::fence(Ordering::SeqCst);
-        self.cached_era.set(era);
+        // A shared state keeps 0, so that its loads always take the sharer-safe path.
+        if !self.shared {
+            self.cached_era.set(era);
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! registered ids plus one pass over the batch, with at most one docked-tail traversal per
 //! inserted node.
 
+use core::cell::Cell;
 use core::ptr;
 
 use kovan_core::sync::{Ordering, fence};
@@ -45,13 +46,40 @@ impl Local {
             len: batch.len + 1,
             min_birth: batch.min_birth.min(birth),
         });
-        let retired = self.retired.get() + 1;
-        self.retired.set(retired);
-        if retired % EPOCH_FREQ == 0 {
+        self.count_retired();
+        if self.retired.get() % EPOCH_FREQ == 0 {
             self.advance_era();
         }
         if self.batch.get().len >= self.place_at.get() {
             self.place_open_batch();
+            self.drain_free_list();
+        }
+    }
+
+    /// Adds a deferred-function record to the deferred batch; places it when it is due. The
+    /// record is born at the first era, so every active reservation is eligible for it.
+    ///
+    /// # Safety
+    /// As for [`retire`](Self::retire), for a record that no reader can reach at all.
+    pub(crate) unsafe fn defer(&self, node: *mut NodeHeader, destructor: Destructor) {
+        // SAFETY: the record is this thread's alone until placed.
+        let header = unsafe { &*node };
+        // SAFETY: as above.
+        unsafe { header.set_destructor(destructor) };
+        let deferred = self.deferred.get();
+        header.set_batch_next(deferred.front);
+        self.deferred.set(Batch {
+            front: node,
+            tail: if deferred.is_empty() { node } else { deferred.tail },
+            len: deferred.len + 1,
+            min_birth: deferred.min_birth.min(header.birth_era()),
+        });
+        self.count_retired();
+        if self.retired.get() % EPOCH_FREQ == 0 {
+            self.advance_era();
+        }
+        if self.deferred.get().len >= self.deferred_place_at.get() {
+            self.place_deferred_batch();
             self.drain_free_list();
         }
     }
@@ -72,21 +100,31 @@ impl Local {
         self.domain().state().era().fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Tries to place the open batch; on failure it stays open and grows.
+    /// Tries to place the open batch, and the deferred batch if it has records; on failure a
+    /// batch stays open and grows.
     pub(super) fn place_open_batch(&self) {
-        let batch = self.batch.replace(Batch::EMPTY);
+        self.place_batch(&self.batch, &self.place_at);
+        self.place_deferred_batch();
+    }
+
+    fn place_deferred_batch(&self) {
+        self.place_batch(&self.deferred, &self.deferred_place_at);
+    }
+
+    fn place_batch(&self, open: &Cell<Batch>, place_at: &Cell<usize>) {
+        let batch = open.replace(Batch::EMPTY);
         if batch.is_empty() {
             return;
         }
         // SAFETY: the batch was detached above, so this thread owns the chain.
         if unsafe { self.try_place(batch) } {
-            self.place_at.set(RETIRE_FREQ);
+            place_at.set(RETIRE_FREQ);
         } else {
             #[cfg(kovan_mutant = "drop_unplaced_batch")]
             return;
-            let merged = self.batch.get().merge(batch);
-            self.batch.set(merged);
-            self.place_at.set(merged.len + RETIRE_FREQ);
+            let merged = open.get().merge(batch);
+            open.set(merged);
+            place_at.set(merged.len + RETIRE_FREQ);
         }
     }
 

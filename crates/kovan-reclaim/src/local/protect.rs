@@ -50,7 +50,9 @@ impl Local {
     pub(crate) fn cover(&self, birth_era: u64) {
         debug_assert!(self.is_pinned(), "cover outside a guard");
         #[cfg(not(kovan_mutant = "cover_is_noop"))]
-        if birth_era > self.cached_era.get() {
+        if self.shared {
+            self.raise_shared(birth_era);
+        } else if birth_era > self.cached_era.get() {
             // Relaxed: the caller read `birth_era` from this clock (or from an object it reached
             // through an Acquire access), so coherence makes this load at least `birth_era`.
             let era = self.domain().state().era().load(Ordering::Relaxed);
@@ -63,6 +65,9 @@ impl Local {
     #[cold]
     #[inline(never)]
     fn protect_slow<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
+        if self.shared {
+            return self.protect_shared(source, order);
+        }
         let era_clock = self.domain().state().era();
         for _ in 0..PROTECT_ROUNDS {
             // Relaxed: the value is only published; the fence in `publish` orders what follows.
@@ -100,6 +105,54 @@ impl Local {
         // `publish` stores SeqCst (release): the load above cannot move past the lowering.
         self.publish(era);
         loaded
+    }
+}
+
+impl Local {
+    /// The protected load of an owned guard, which threads may share: its cached era stays 0,
+    /// so every load comes here. The rounds only ever raise the reservation (a sharer's stale
+    /// era must not uncover another sharer's load), and the escalation raises it to the
+    /// infinite era for the rest of the guard's life. Bound: `PROTECT_ROUNDS` rounds of one
+    /// raise each (a raise retries only when a sharer raised the reservation meanwhile).
+    fn protect_shared<T>(&self, source: &AtomicPtr<T>, order: Ordering) -> *mut T {
+        let era_clock = self.domain().state().era();
+        for _ in 0..PROTECT_ROUNDS {
+            // Relaxed: the value is only published; `raise_shared`'s fence orders what follows.
+            let era = era_clock.load(Ordering::Relaxed);
+            let reserved = self.raise_shared(era);
+            point(Step::ProtectPublished);
+            let reloaded = source.load(at_least_acquire(order));
+            // Relaxed: ordered after the Acquire reload (see `protect`); the reservation is
+            // `reserved` or higher from now on.
+            #[cfg(not(kovan_mutant = "protect_no_recheck"))]
+            if era_clock.load(Ordering::Relaxed) <= reserved {
+                return reloaded;
+            }
+            #[cfg(kovan_mutant = "protect_no_recheck")]
+            return reloaded;
+        }
+        self.raise_shared(ESCALATED_ERA);
+        point(Step::ProtectEscalated);
+        source.load(at_least_acquire(order))
+    }
+
+    /// Raises the reservation to at least `era` and fences, like a publication; returns the
+    /// reservation it left. Never lowers it: other sharers' loads rely on every value it had.
+    pub(super) fn raise_shared(&self, era: u64) -> u64 {
+        let reservation = self.reservation();
+        // SeqCst: reading the latest publication (a sharer's) stands in for our own: it
+        // precedes the fence below in the single total order, as our store would (I2).
+        let mut current = reservation.reserved_era(Ordering::SeqCst);
+        while current < era {
+            match reservation.era_pair().compare_exchange_lo(current, era, Ordering::SeqCst) {
+                Ok(_) => current = era,
+                // Another sharer raised it: take its value (and retry only if still lower).
+                Err(seen) => current = seen,
+            }
+        }
+        // I2: pairs with the fence in `try_place` before its slot scan, as in `publish`.
+        kovan_core::sync::fence(Ordering::SeqCst);
+        current
     }
 }
 
