@@ -42,8 +42,13 @@ struct Deferred<F> {
 /// Allocates the record of `f`, born at the first era, the lowest a reservation can publish (so
 /// that every active reservation is eligible for it); [`run_deferred::<F>`] is its destructor.
 pub(crate) fn deferred<F: FnOnce() + Send + 'static>(f: F) -> *mut NodeHeader {
+    #[cfg(not(kovan_mutant = "deferred_born_late"))]
+    let birth = kovan_core::FIRST_ERA;
+    // Mutant: born after every era, so no reservation holds it.
+    #[cfg(kovan_mutant = "deferred_born_late")]
+    let birth = u64::MAX;
     let record = Box::new(Deferred {
-        header: NodeHeader::new(kovan_core::FIRST_ERA),
+        header: NodeHeader::new(birth),
         f,
     });
     Box::into_raw(record).cast()

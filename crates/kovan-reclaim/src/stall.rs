@@ -5,6 +5,8 @@
 /// A named step of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// A protected load's round read the era clock and has not published what it read.
+    ProtectEraRead,
     /// A protected load published a new era and fenced, and has not reloaded the pointer yet.
     ProtectPublished,
     /// A protected load escalated (published the infinite era) and has not reloaded yet.

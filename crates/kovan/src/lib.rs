@@ -177,12 +177,12 @@ pub use kovan_atom::{
 #[allow(deprecated)]
 pub use kovan_atom::{BirthEra, current_era};
 pub use kovan_core::MAX_THREADS;
-#[cfg(feature = "std")]
-pub use kovan_reclaim::{DomainGuard, OwnedGuard, default_domain, pin_owned, stats};
 pub use kovan_reclaim::{
     Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, OldestReservation, PROTECT_ROUNDS,
     RETIRE_FREQ, RegistryFull, Stats, garbage_bound,
 };
+#[cfg(feature = "std")]
+pub use kovan_reclaim::{DomainGuard, OwnedGuard, default_domain, pin_owned, stats};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

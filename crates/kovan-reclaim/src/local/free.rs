@@ -118,7 +118,14 @@ impl FreeListDrain<'_> {
                 // SAFETY: members of an owned, freed batch stay alive until their destructor.
                 unsafe { &*node }.batch_next()
             };
-            self.freed += 1;
+            #[cfg(not(kovan_mutant = "freed_counted_per_batch"))]
+            {
+                self.freed += 1;
+            }
+            #[cfg(kovan_mutant = "freed_counted_per_batch")]
+            if self.refs.is_null() {
+                self.freed += 1;
+            }
             // SAFETY: the batch count reached zero (Acquire), so no slot list holds the batch
             // and no reader can reach the node; each member is destroyed once.
             unsafe {

@@ -114,7 +114,10 @@ impl Local {
             // Relaxed: only holders of the id write it, and this claim synchronised with the
             // previous holder's release of the id.
             retired_base: slots.retired().load(Ordering::Relaxed),
+            #[cfg(not(kovan_mutant = "owned_guard_not_shared"))]
             shared,
+            #[cfg(kovan_mutant = "owned_guard_not_shared")]
+            shared: shared && false,
             free_list: Cell::new(ptr::null_mut()),
             draining: Cell::new(false),
             life: Cell::new(Life::Owned),

@@ -32,24 +32,8 @@ impl Local {
     /// `node` heads a live object that no thread can newly reach, retired once, whose
     /// `destructor` frees it correctly on any thread.
     pub(crate) unsafe fn retire(&self, node: *mut NodeHeader, destructor: Destructor) {
-        // SAFETY: the node is unreachable for new readers and not yet in any batch, so this
-        // thread has exclusive access to its header words.
-        let header = unsafe { &*node };
-        // SAFETY: as above: nobody else can read the destructor word yet.
-        unsafe { header.set_destructor(destructor) };
-        let birth = header.birth_era();
-        let batch = self.batch.get();
-        header.set_batch_next(batch.front);
-        self.batch.set(Batch {
-            front: node,
-            tail: if batch.is_empty() { node } else { batch.tail },
-            len: batch.len + 1,
-            min_birth: batch.min_birth.min(birth),
-        });
-        self.count_retired();
-        if self.retired.get() % EPOCH_FREQ == 0 {
-            self.advance_era();
-        }
+        // SAFETY: forwarded contract.
+        unsafe { self.push_open(&self.batch, node, destructor) };
         if self.batch.get().len >= self.place_at.get() {
             self.place_open_batch();
             self.drain_free_list();
@@ -62,25 +46,39 @@ impl Local {
     /// # Safety
     /// As for [`retire`](Self::retire), for a record that no reader can reach at all.
     pub(crate) unsafe fn defer(&self, node: *mut NodeHeader, destructor: Destructor) {
-        // SAFETY: the record is this thread's alone until placed.
+        // Mutant: records join the node batch, which every reservation then holds.
+        #[cfg(kovan_mutant = "deferred_in_node_batch")]
+        // SAFETY: forwarded contract.
+        return unsafe { self.retire(node, destructor) };
+        // SAFETY: forwarded contract.
+        unsafe { self.push_open(&self.deferred, node, destructor) };
+        if self.deferred.get().len >= self.deferred_place_at.get() {
+            self.place_deferred_batch();
+            self.drain_free_list();
+        }
+    }
+
+    /// Links `node` into the open batch `open` and counts the retirement; may advance the era.
+    ///
+    /// # Safety
+    /// As for [`retire`](Self::retire).
+    unsafe fn push_open(&self, open: &Cell<Batch>, node: *mut NodeHeader, destructor: Destructor) {
+        // SAFETY: the node is unreachable for new readers and not yet in any batch, so this
+        // thread has exclusive access to its header words.
         let header = unsafe { &*node };
-        // SAFETY: as above.
+        // SAFETY: as above: nobody else can read the destructor word yet.
         unsafe { header.set_destructor(destructor) };
-        let deferred = self.deferred.get();
-        header.set_batch_next(deferred.front);
-        self.deferred.set(Batch {
+        let batch = open.get();
+        header.set_batch_next(batch.front);
+        open.set(Batch {
             front: node,
-            tail: if deferred.is_empty() { node } else { deferred.tail },
-            len: deferred.len + 1,
-            min_birth: deferred.min_birth.min(header.birth_era()),
+            tail: if batch.is_empty() { node } else { batch.tail },
+            len: batch.len + 1,
+            min_birth: batch.min_birth.min(header.birth_era()),
         });
         self.count_retired();
         if self.retired.get() % EPOCH_FREQ == 0 {
             self.advance_era();
-        }
-        if self.deferred.get().len >= self.deferred_place_at.get() {
-            self.place_deferred_batch();
-            self.drain_free_list();
         }
     }
 

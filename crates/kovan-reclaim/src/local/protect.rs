@@ -72,6 +72,7 @@ impl Local {
         for _ in 0..PROTECT_ROUNDS {
             // Relaxed: the value is only published; the fence in `publish` orders what follows.
             let era = era_clock.load(Ordering::Relaxed);
+            point(Step::ProtectEraRead);
             self.publish(era);
             point(Step::ProtectPublished);
             let reloaded = source.load(at_least_acquire(order));
@@ -119,6 +120,7 @@ impl Local {
         for _ in 0..PROTECT_ROUNDS {
             // Relaxed: the value is only published; `raise_shared`'s fence orders what follows.
             let era = era_clock.load(Ordering::Relaxed);
+            point(Step::ProtectEraRead);
             let reserved = self.raise_shared(era);
             point(Step::ProtectPublished);
             let reloaded = source.load(at_least_acquire(order));
@@ -144,7 +146,10 @@ impl Local {
         // precedes the fence below in the single total order, as our store would (I2).
         let mut current = reservation.reserved_era(Ordering::SeqCst);
         while current < era {
-            match reservation.era_pair().compare_exchange_lo(current, era, Ordering::SeqCst) {
+            match reservation
+                .era_pair()
+                .compare_exchange_lo(current, era, Ordering::SeqCst)
+            {
                 Ok(_) => current = era,
                 // Another sharer raised it: take its value (and retry only if still lower).
                 Err(seen) => current = seen,
