@@ -12,10 +12,11 @@ use crate::workloads::{Config, Outcome, Workload};
 // =====================================================================================
 // THE LIBRARY LIST — the single place to edit when adding a library.
 //
-// The workspace facade has the 0.1.12 API, so the same macro implements `Smr` for it.
+// The workspace facade has the 0.1.12 API, so the same macro implements `Smr` for it; it also
+// has statistics.
 // =====================================================================================
 
-impl_kovan_like!(Kovan, kovan);
+impl_kovan_like!(Kovan, kovan, stats);
 impl_kovan_like!(KovanOrig, kovan_orig);
 
 /// Every library in the comparison, in report order (interleaved within each repetition).

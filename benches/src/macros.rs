@@ -5,10 +5,12 @@
 /// `pin`, `retire`, `flush`, `Atomic`, `Shared`, `Guard`, `RetiredNode`.
 ///
 /// `impl_kovan_like!(Name, crate_path)` defines the unit struct `Name`; its report name is the
-/// crate path as written (e.g. `kovan_orig`, `kovan`).
+/// crate path as written (e.g. `kovan_orig`, `kovan`). `impl_kovan_like!(Name, crate_path, stats)`
+/// also implements [`Smr::stats`](crate::smr::Smr::stats) with the crate's `stats()`: the
+/// default domain's, which is the one the adapter pins and retires into.
 #[macro_export]
 macro_rules! impl_kovan_like {
-    ($name:ident, $krate:ident) => {
+    ($name:ident, $krate:ident $(, $stats:ident)?) => {
         /// A kovan-API library (see `impl_kovan_like!`).
         pub struct $name;
 
@@ -111,6 +113,11 @@ macro_rules! impl_kovan_like {
                 drop($krate::pin());
                 $krate::flush();
             }
+            $(
+                fn $stats(&self) -> Option<::kovan::Stats> {
+                    Some($krate::$stats())
+                }
+            )?
         }
     };
 }

@@ -11,6 +11,8 @@ use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
+use kovan::Stats;
+
 /// Number of protection slots a guard must offer (Harris–Michael lists need three:
 /// `prev`, `cur` and `next`). Only hazard-pointer libraries care about slots.
 pub const SLOTS: usize = 3;
@@ -113,6 +115,12 @@ pub trait Smr: Sized + Send + Sync + 'static {
     }
     /// One flush on the calling thread, with the library's documented flush / eager-reclaim call.
     fn flush(&self, local: &mut Self::Local);
+    /// The library's own statistics of the domain this instance uses, where it has them
+    /// (kovan's [`Stats`]); `None` otherwise. Only the monitor thread reads them, outside the
+    /// timed loops, so every library is measured alike.
+    fn stats(&self) -> Option<Stats> {
+        None
+    }
 }
 
 /// The node type used by every data structure and workload, for every library.

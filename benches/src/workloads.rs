@@ -13,6 +13,8 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kovan::Stats;
+
 use crate::ds::{HashMap, MsQueue, Treiber};
 use crate::smr::{LiveCounter, Node, Smr};
 
@@ -150,6 +152,23 @@ pub struct Outcome {
     pub metrics: Vec<(&'static str, f64)>,
     /// Unfreed nodes over time (milliseconds since the writers started, nodes).
     pub series: Vec<(f64, f64)>,
+    /// The library's own statistics at the monitor's highest sample (stalled- and idle-reader
+    /// runs of a library with [`Smr::stats`]).
+    pub peak_stats: Option<PeakStats>,
+}
+
+/// A library's own statistics ([`Smr::stats`]) at the monitor's highest sample of unfreed nodes.
+#[derive(Clone, Copy, Debug)]
+pub struct PeakStats {
+    /// Milliseconds since the writers started.
+    pub ms: f64,
+    /// Unfreed nodes by the live count at that sample.
+    pub unfreed: i64,
+    /// The statistics at that sample.
+    pub stats: Stats,
+    /// The statistics before the writers started: the counters are the domain's, which every
+    /// measurement of the process shares.
+    pub before: Stats,
 }
 
 impl Outcome {
@@ -207,6 +226,24 @@ impl Rng {
 /// yet freed (plus at most one node per writer that is allocated and about to be published).
 fn unfreed(counter: &LiveCounter, reachable: i64) -> i64 {
     counter.live() - reachable
+}
+
+/// Cross-checks the live count with the library's own statistics, where it has them (kovan).
+/// Call with every thread of the measurement joined (or outside any operation) and after a
+/// flush: every figure is then exact. The domain is shared by every measurement of the library
+/// so far, so its unfreed nodes are those still counted live by any of them (the structures of
+/// the others are dropped: their live nodes are retired ones) less the `reachable` nodes this
+/// one still links.
+fn check_against_stats<S: Smr>(smr: &S, reachable: i64) {
+    if let Some(stats) = smr.stats() {
+        let counted = crate::smr::leftovers(S::NAME) - reachable;
+        assert_eq!(
+            i64::try_from(stats.unfreed()).ok(),
+            Some(counted),
+            "{}: its statistics ({stats}) disagree with the live count of {counted} unfreed nodes",
+            S::NAME
+        );
+    }
 }
 
 /// Operations between two checks of the stop flag.
@@ -448,7 +485,7 @@ fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let per_writer = cfg.stalled_nodes / WRITERS;
     let mut metrics = Vec::new();
-    let mut series = Vec::new();
+    let (mut series, mut peak_stats) = (Vec::new(), None);
     thread::scope(|s| {
         let reader = s.spawn(|| {
             let release_rx = release_rx; // moved in: a `Receiver` is not `Sync`
@@ -503,18 +540,32 @@ fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
             .collect();
         let monitor = s.spawn(|| {
             let mut points = Vec::new();
+            // Before the barrier: no writer has retired anything yet.
+            let before = smr.stats();
+            let mut at_peak: Option<PeakStats> = None;
             start.wait();
             let t0 = Instant::now();
             loop {
                 let done = writers_done.load(Ordering::Acquire);
                 let u = sample();
-                points.push((t0.elapsed().as_secs_f64() * 1e3, u as f64));
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                points.push((ms, u as f64));
+                if at_peak.is_none_or(|p| u > p.unfreed)
+                    && let (Some(before), Some(stats)) = (before, smr.stats())
+                {
+                    at_peak = Some(PeakStats {
+                        ms,
+                        unfreed: u,
+                        stats,
+                        before,
+                    });
+                }
                 if done {
                     break;
                 }
                 thread::sleep(cfg.sample_interval);
             }
-            points
+            (points, at_peak)
         });
         start.wait();
         let spans: Vec<(Instant, Instant)> =
@@ -523,7 +574,7 @@ fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
         let last = spans.iter().map(|s| s.1).max().expect("two writers");
         let secs = (last - first).as_secs_f64();
         writers_done.store(true, Ordering::Release);
-        series = monitor.join().unwrap();
+        (series, peak_stats) = monitor.join().unwrap();
         let mut main_local = smr.local();
         if stalled {
             metrics.push(("peak_unfreed", peak.load(Ordering::Relaxed) as f64));
@@ -542,10 +593,15 @@ fn reader_vs_writers<S: Smr>(cfg: &Config, stalled: bool) -> Outcome {
             release_tx.send(()).unwrap();
             reader.join().unwrap();
         }
+        check_against_stats(&smr, 1);
         metrics.push(("writer_mops", (per_writer * WRITERS) as f64 / secs / 1e6));
     });
     free_shared(&smr, &shared);
-    Outcome { metrics, series }
+    Outcome {
+        metrics,
+        series,
+        peak_stats,
+    }
 }
 
 /// `cfg.churn_threads` short-lived threads, `cfg.churn_wave` at a time, each swapping and retiring
@@ -586,6 +642,7 @@ fn churn<S: Smr>(cfg: &Config) -> Outcome {
     let mut local = smr.local();
     smr.flush(&mut local);
     let after_flush = unfreed(counter, 1);
+    check_against_stats(smr, 1);
     drop(local);
     free_shared(smr, shared);
     Outcome {

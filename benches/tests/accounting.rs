@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kovan_benches::libs::{Haphazard, Leak, Seize};
+use kovan_benches::libs::{Haphazard, Kovan, Leak, Seize};
 use kovan_benches::workloads::{Config, Workload, run};
 
 fn small() -> Config {
@@ -68,4 +68,29 @@ fn throughput_workloads_report_a_rate() {
     }
     let o = run::<Leak>(Workload::Oversub, 16, &cfg);
     assert!(o.get("peak_unfreed").unwrap() > 0.0);
+}
+
+/// kovan's own statistics agree with the live count: `check_against_stats` asserts it at the end
+/// of each run (all threads joined, flushed), and the monitor records them at its peak. The only
+/// test of this binary on kovan's default domain, so no other test moves its counters meanwhile.
+#[test]
+fn kovan_statistics_agree_with_the_live_count() {
+    let cfg = small();
+    for w in [Workload::Stalled, Workload::Idle, Workload::Churn] {
+        let o = run::<Kovan>(w, 2, &cfg);
+        if w == Workload::Churn {
+            assert!(o.peak_stats.is_none());
+            continue;
+        }
+        let p = o.peak_stats.expect("kovan has statistics");
+        let in_run = p.stats.retired - p.before.retired;
+        assert!(in_run <= 20_000, "{w:?}: {in_run} retired by the peak");
+        assert!(p.unfreed > 0, "{w:?}: {p:?}");
+        if w == Workload::Stalled {
+            // The stalled reader pinned before the writers started: its reservation is the oldest.
+            let oldest = p.stats.oldest_reservation.expect("the reader is pinned");
+            assert!(oldest.era <= p.before.era, "{p:?}");
+        }
+    }
+    assert!(run::<Leak>(Workload::Stalled, 2, &cfg).peak_stats.is_none());
 }

@@ -131,6 +131,7 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
                     );
                 }
             }
+            md.push_str(&peak_stats(run, sec.w));
         }
         if let Some(chart) = &sec.chart {
             let _ = writeln!(md, "\n![{}]({})", sec.title, chart.file);
@@ -155,6 +156,35 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
         let _ = writeln!(md, "## Notes\n\n{}", notes.trim());
     }
     md
+}
+
+/// For each library with statistics of its own (kovan), its figures at the highest sample of
+/// the memory monitor over the repetitions of `w`; empty when there are none.
+fn peak_stats(run: &Run, w: Workload) -> String {
+    let mut out = String::new();
+    for l in &run.libs {
+        let peak = run
+            .samples
+            .iter()
+            .filter(|s| s.workload == w && s.lib == l.name)
+            .filter_map(|s| s.outcome.peak_stats.map(|p| (s.rep, p)))
+            .max_by_key(|(_, p)| p.unfreed);
+        let Some((rep, p)) = peak else { continue };
+        let _ = writeln!(
+            out,
+            "\n{} at its peak (rep {}, {:.1} ms after the writers started, {} unfreed by the live \
+             count; {} retired and {} freed since the writers started), its domain's `Stats`: \
+             `{}`",
+            l.name,
+            rep + 1,
+            p.ms,
+            format::count(p.unfreed as f64),
+            format::count((p.stats.retired - p.before.retired) as f64),
+            format::count((p.stats.freed - p.before.freed) as f64),
+            p.stats
+        );
+    }
+    out
 }
 
 /// `median (min–max) · ratio×` for one cell.

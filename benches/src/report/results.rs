@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::driver::Run;
+use crate::workloads::PeakStats;
 
 /// Everything a run measured, as written to the results file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +99,68 @@ pub struct SampleRecord {
     /// `[ms since the writers started, unfreed nodes]`, for the memory workloads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfreed_series_ms: Vec<(f64, f64)>,
+    /// The library's own statistics at the monitor's highest sample (kovan, memory workloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_at_peak: Option<StatsAtPeak>,
+}
+
+/// A library's own statistics (kovan's `Stats`) at the monitor's highest sample of unfreed
+/// nodes. The counters are its domain's, shared by every measurement of the process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsAtPeak {
+    /// Milliseconds since the writers started.
+    pub ms: f64,
+    /// Unfreed nodes by the live count at that sample.
+    pub live_count_unfreed: i64,
+    /// Nodes retired since the writers started.
+    pub retired_in_run: u64,
+    /// Nodes freed since the writers started.
+    pub freed_in_run: u64,
+    /// The statistics as the library prints them.
+    pub line: String,
+    /// Nodes retired in the domain.
+    pub retired: u64,
+    /// Nodes freed in the domain.
+    pub freed: u64,
+    /// Batches parked by exited threads.
+    pub parked_batches: usize,
+    /// Thread ids claimed.
+    pub registered_threads: usize,
+    /// The era clock.
+    pub era: u64,
+    /// The active reservation with the lowest era.
+    pub oldest_reservation: Option<Reservation>,
+}
+
+/// A reservation in [`StatsAtPeak`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Its era.
+    pub era: u64,
+    /// The thread id that holds it.
+    pub thread_id: usize,
+}
+
+impl From<&PeakStats> for StatsAtPeak {
+    fn from(p: &PeakStats) -> Self {
+        let s = &p.stats;
+        StatsAtPeak {
+            ms: (p.ms * 1000.0).round() / 1000.0,
+            live_count_unfreed: p.unfreed,
+            retired_in_run: s.retired - p.before.retired,
+            freed_in_run: s.freed - p.before.freed,
+            line: s.to_string(),
+            retired: s.retired,
+            freed: s.freed,
+            parked_batches: s.parked_batches,
+            registered_threads: s.registered_threads,
+            era: s.era,
+            oldest_reservation: s.oldest_reservation.map(|o| Reservation {
+                era: o.era,
+                thread_id: o.thread_id,
+            }),
+        }
+    }
 }
 
 impl Results {
@@ -165,6 +228,7 @@ impl Results {
                         .iter()
                         .map(|&(t, v)| ((t * 1000.0).round() / 1000.0, v))
                         .collect(),
+                    stats_at_peak: s.outcome.peak_stats.as_ref().map(StatsAtPeak::from),
                 })
                 .collect(),
         }
@@ -183,10 +247,18 @@ pub fn json(run: &Run, command: &str) -> String {
 mod tests {
     use super::{Results, json};
     use crate::driver::{LibInfo, Run, Sample};
-    use crate::workloads::{Config, Outcome, Workload};
+    use crate::workloads::{Config, Outcome, PeakStats, Workload};
 
     #[test]
     fn the_results_file_reads_back_as_written() {
+        // Real statistics: `kovan::Stats` is non-exhaustive. One node retired and unfreed.
+        let domain = std::sync::Arc::new(kovan::Domain::new());
+        let before = domain.stats();
+        let handle = domain.register().unwrap();
+        let node = handle.alloc_node(1u8);
+        // SAFETY: never published, retired once.
+        unsafe { handle.retire_node(node) };
+        let stats = domain.stats();
         let run = Run {
             cfg: Config::new(true),
             threads: vec![1, 2],
@@ -204,6 +276,12 @@ mod tests {
                 outcome: Outcome {
                     metrics: vec![("peak_unfreed", 1234.0), ("writer_mops", 1.5)],
                     series: vec![(0.12345, 10.0), (1.0, 0.0)],
+                    peak_stats: Some(PeakStats {
+                        ms: 0.12345,
+                        unfreed: 10,
+                        stats,
+                        before,
+                    }),
                 },
                 secs: 0.25,
             }],
@@ -217,5 +295,11 @@ mod tests {
         assert_eq!(back, Results::new(&run, "compare \"--quick\""));
         assert_eq!(back.samples[0].unfreed_series_ms[0], (0.123, 10.0));
         assert_eq!(back.config.map_buckets, 1 << run.cfg.map_bits);
+        let peak = back.samples[0].stats_at_peak.as_ref().unwrap();
+        assert_eq!(
+            (peak.ms, peak.retired_in_run, peak.freed_in_run),
+            (0.123, 1, 0)
+        );
+        assert_eq!(peak.line, stats.to_string());
     }
 }

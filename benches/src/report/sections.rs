@@ -98,7 +98,9 @@ pub const SECTIONS: &[Section] = &[
                two writers swap + retire the configured number of nodes. Unfreed = live nodes − the \
                one still linked (exact count from the nodes' `Drop`). `end`: writers joined, reader \
                still stalled; `after release`: reader unpinned and joined; `after flush`: one flush \
-               on the main thread. `writer Mops/s` is the writers' rate while the reader stalls.",
+               on the main thread. `writer Mops/s` is the writers' rate while the reader stalls. \
+               A library with statistics of its own (kovan's `Stats`) has them shown at the \
+               monitor's highest sample, and checked against this count at the end of every run.",
         columns: &[
             ("peak_unfreed", "peak unfreed"),
             ("end_unfreed", "end (stalled)"),
@@ -116,7 +118,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Idle reader",
         what: "One thread pinned once, unpinned and sleeps (still alive) while two writers swap + \
                retire the same number of nodes. `end`: writers joined; `after flush`: one flush on \
-               the main thread, the idle thread still alive.",
+               the main thread, the idle thread still alive. Statistics as for the stalled reader.",
         columns: &[
             ("peak_unfreed", "peak unfreed"),
             ("end_unfreed", "end"),

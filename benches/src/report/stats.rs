@@ -98,7 +98,7 @@ mod tests {
             rep,
             outcome: Outcome {
                 metrics: vec![("mops", mops)],
-                series: Vec::new(),
+                ..Outcome::default()
             },
             secs: 0.0,
         }

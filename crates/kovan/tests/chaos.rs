@@ -26,6 +26,11 @@
 //! - the peak of unfreed values per domain (not counting values nested in another unfreed value,
 //!   which are not retired before it is freed) stays under [`kovan::garbage_bound`] plus the live
 //!   values.
+//! - at each quiescent point (seed start, workers joined, teardown, end) each domain's
+//!   [`kovan::Stats`] agrees with the ledger: `unfreed()` is the values retired and not freed,
+//!   `freed` grew by the values the reclaimer dropped since the last point (not those dropped
+//!   directly: an `Atom`'s current value, a value handed back), the only claimed id is the test
+//!   thread's, and no reservation is active.
 //!
 //! Budget: `cargo test` runs seeds `0..32` in an optimised build and `0..16` in a debug build
 //! (whose plans are also smaller: about half the threads per seed); each seed prints its time.
@@ -47,7 +52,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kovan::{
-    Atom, AtomGuard, AtomOption, Atomic, Domain, Guard, LocalHandle, Node, NodeBox, Removed, Shared,
+    Atom, AtomGuard, AtomOption, Atomic, Domain, Guard, LocalHandle, Node, NodeBox, Removed,
+    Shared, Stats,
 };
 use kovan_reclaim::stall::{self, Step};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -108,6 +114,9 @@ struct Ledger {
     /// The peak of `unowned`.
     peak: [AtomicIsize; 2],
     created: [AtomicU64; 2],
+    /// Values the reclaimer dropped (not dropped directly, see `DROPPING_DIRECTLY`), per domain;
+    /// never reset: [`StatsOracle`] compares its growth with that of `Stats::freed`.
+    reclaimed: [AtomicU64; 2],
     stale_drops: AtomicU64,
     failed: AtomicBool,
     errors: Mutex<Vec<String>>,
@@ -129,6 +138,7 @@ static LEDGER: Ledger = Ledger {
     unowned: [const { AtomicIsize::new(0) }; 2],
     peak: [const { AtomicIsize::new(0) }; 2],
     created: [const { AtomicU64::new(0) }; 2],
+    reclaimed: [const { AtomicU64::new(0) }; 2],
     stale_drops: AtomicU64::new(0),
     failed: AtomicBool::new(false),
     errors: Mutex::new(Vec::new()),
@@ -234,7 +244,12 @@ std::thread_local! {
     /// Destructors currently running inside a retirement made by another destructor.
     static RETIRE_NESTING: Cell<usize> = const { Cell::new(0) };
     /// The thread's nested chains, dropped at thread exit (their `Removed` links retired).
-    static CHAIN: RefCell<Vec<Atom<Value>>> = const { RefCell::new(Vec::new()) };
+    static CHAIN: RefCell<Chains> = const { RefCell::new(Chains(Vec::new())) };
+    /// Set while this thread drops values directly (an `Atom`'s current value, a value handed
+    /// back): the domain does not count them as freed. See [`drop_as`].
+    static DROPPING_DIRECTLY: Cell<bool> = const { Cell::new(false) };
+    /// The values the library call running on this thread owns: `(id, next)`, see [`CallOwns`].
+    static CALL_OWNS: RefCell<Vec<(u64, Option<u64>)>> = const { RefCell::new(Vec::new()) };
     /// Tells the spawner that this thread is (almost) gone: registered first, so on Linux its
     /// destructor runs after every other thread-local's.
     static DONE: RefCell<Option<DoneSignal>> = const { RefCell::new(None) };
@@ -246,6 +261,63 @@ impl Drop for DoneSignal {
     fn drop(&mut self) {
         // The receiver outlives every worker unless the seed already failed by deadline.
         let _ = self.1.send(self.0);
+    }
+}
+
+/// A thread's nested chains. `Atom::drop` drops their top values directly.
+struct Chains(Vec<Atom<Value>>);
+
+impl Drop for Chains {
+    fn drop(&mut self) {
+        drop_as(std::mem::take(&mut self.0), true);
+    }
+}
+
+/// Drops `owned` with `DROPPING_DIRECTLY` set to `directly` (restored after, also on unwind).
+/// Only `Atom`, `AtomOption` and `NodeBox` drops and bare values are dropped directly; a
+/// retirement inside (a `Removed` link) is dropped with `directly` false, since what it
+/// reclaims counts as freed.
+fn drop_as<T>(owned: T, directly: bool) {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DROPPING_DIRECTLY.set(self.0);
+        }
+    }
+    let _restore = Restore(DROPPING_DIRECTLY.replace(directly));
+    drop(owned);
+}
+
+/// Marks the values a library call owns while it runs: one of them dropped on this thread
+/// meanwhile was dropped directly. `compare_and_swap`'s new value is marked for the whole call:
+/// until it returns, its guard covers the value it publishes, so no reclaimer frees it. An
+/// `rcu` value is marked once the closure's next call shows that it lost its race (`rcu` drops
+/// it right after that call returns); if that drop unwinds, `rcu` drops the next call's value
+/// too, unpublished, so that one is marked then (`next`). The value `rcu` publishes is never
+/// marked: a reclaimer may free it before `rcu` returns.
+struct CallOwns;
+
+impl CallOwns {
+    fn own(&self, id: u64, next: Option<u64>) {
+        CALL_OWNS.with(|owned| owned.borrow_mut().push((id, next)));
+    }
+}
+
+impl Drop for CallOwns {
+    fn drop(&mut self) {
+        CALL_OWNS.with(|owned| owned.borrow_mut().clear());
+    }
+}
+
+/// Marks the value with this id as owned by the running call if the drop that holds this
+/// unwinds (see [`CallOwns`]).
+struct OwnedOnUnwind(u64);
+
+impl Drop for OwnedOnUnwind {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            CALL_OWNS.with(|owned| owned.borrow_mut().push((self.0, None)));
+        }
     }
 }
 
@@ -315,6 +387,15 @@ impl Drop for Nesting {
 impl Drop for Value {
     fn drop(&mut self) {
         let ledger = &LEDGER;
+        // `try_with`: after `CALL_OWNS` is destroyed at thread exit, no call is running.
+        let owned_by_call = CALL_OWNS
+            .try_with(|owned| owned.borrow().iter().find(|o| o.0 == self.id).copied())
+            .ok()
+            .flatten();
+        if !DROPPING_DIRECTLY.get() && owned_by_call.is_none() {
+            ledger.reclaimed[usize::from(self.domain)].fetch_add(1, SEQ);
+        }
+        let _next_if_unwinding = owned_by_call.and_then(|o| o.1).map(OwnedOnUnwind);
         let canary = self.canary.swap(POISON, SEQ);
         if self.generation != ledger.generation() {
             ledger.stale_drops.fetch_add(1, SEQ);
@@ -348,9 +429,10 @@ impl Drop for Value {
         match self.link.take() {
             Some(Link::Removed(removed)) => {
                 let _nesting = Nesting::enter();
-                drop(removed);
+                drop_as(removed, false);
             }
-            other => drop(other),
+            // `Atom::drop` drops the nested value directly.
+            other => drop_as(other, true),
         }
         let may_panic = CATCH_DEPTH.get() > 0 && !IN_HOOK.get() && !thread::panicking();
         if self.panics && may_panic {
@@ -1022,7 +1104,12 @@ impl<'w> Worker<'w> {
                 if self.rng.random_ratio(1, 4) {
                     thread::yield_now();
                 }
-                match cell.compare_and_swap(&current, fresh) {
+                let result = {
+                    let owns = CallOwns;
+                    owns.own(fresh_id, None);
+                    cell.compare_and_swap(&current, fresh)
+                };
+                match result {
                     Ok(shown) => {
                         let shown_id = check(&shown, "compare_and_swap's Ok guard");
                         if shown_id != fresh_id && shown_id != u64::MAX {
@@ -1047,16 +1134,22 @@ impl<'w> Worker<'w> {
                                 back.id
                             ));
                         }
-                        drop(back);
+                        drop_as(back, true);
                         0
                     }
                 }
             }
             Op::Rcu => {
                 let cell = &w.cells[self.pick(w.cells.len())];
+                let owns = CallOwns;
+                let mut previous = None;
                 cell.rcu(|current| {
                     check(current, "rcu's current value");
-                    self.value(DEFAULT)
+                    let value = self.value(DEFAULT);
+                    if let Some(lost) = previous.replace(value.id) {
+                        owns.own(lost, Some(value.id));
+                    }
+                    value
                 });
                 1
             }
@@ -1159,7 +1252,7 @@ impl<'w> Worker<'w> {
                             "custom compare_exchange's Err pointer",
                         );
                         // SAFETY: the exchange failed, so `fresh` was never published.
-                        drop(unsafe { NodeBox::from_raw(fresh) });
+                        drop_as(unsafe { NodeBox::from_raw(fresh) }, true);
                         0
                     }
                 };
@@ -1205,8 +1298,8 @@ impl<'w> Worker<'w> {
                 let (removed_pct, panic_one_in) =
                     (self.plan.chain_removed_pct, self.plan.panic_one_in);
                 let fresh = chain(&mut self.rng, depth, removed_pct, panic_one_in);
-                let old = CHAIN.with(|c| std::mem::replace(&mut *c.borrow_mut(), vec![fresh]));
-                drop(old);
+                let old = CHAIN.with(|c| std::mem::replace(&mut c.borrow_mut().0, vec![fresh]));
+                drop_as(old, true);
                 1
             }
         }
@@ -1313,7 +1406,7 @@ fn worker_main(world: Arc<World>, plan: ThreadPlan, done: mpsc::Sender<usize>) {
                 plan.chain_removed_pct,
                 plan.panic_one_in,
             );
-            CHAIN.with(|c| c.borrow_mut().push(made));
+            CHAIN.with(|c| c.borrow_mut().0.push(made));
         }
     };
     if plan.chain_before_handle {
@@ -1459,6 +1552,23 @@ fn run_seed(seed: u64) -> SeedReport {
     // deactivates them), so it is neither idle nor stalled for the bound.
     kovan::flush();
     main_custom.flush();
+    let mut stats = StatsOracle { last: [None; 2] };
+    let default_live =
+        |world: &World| world.cells.len() + world.options.iter().filter(|o| o.is_some()).count();
+    stats.check(
+        "at the seed's start",
+        DEFAULT,
+        kovan::stats(),
+        default_live(&world),
+        1,
+    );
+    stats.check(
+        "at the seed's start",
+        CUSTOM,
+        domain.stats(),
+        world.custom.len(),
+        1,
+    );
 
     let readers: Vec<bool> = threads.iter().map(|t| t.reader).collect();
     let mut writers_left = readers.iter().filter(|r| !**r).count();
@@ -1530,6 +1640,9 @@ fn run_seed(seed: u64) -> SeedReport {
     let mut limit = [None; 2];
     if !hung {
         let world = Arc::into_inner(world).expect("every worker was joined");
+        let joined = "after every worker was joined";
+        stats.check(joined, DEFAULT, kovan::stats(), default_live(&world), 1);
+        stats.check(joined, CUSTOM, domain.stats(), world.custom.len(), 1);
         let World {
             domain: world_domain,
             cells,
@@ -1538,8 +1651,8 @@ fn run_seed(seed: u64) -> SeedReport {
             ..
         } = world;
         // Teardown runs without `catching`, so no destructor panics here.
-        drop(cells);
-        drop(options);
+        drop_as(cells, true);
+        drop_as(options, true);
         {
             let guard = main_custom.pin();
             for cell in &custom {
@@ -1551,7 +1664,17 @@ fn run_seed(seed: u64) -> SeedReport {
         }
         drop(custom);
         main_custom.flush();
+        let torn_down = "after the teardown";
+        stats.check(torn_down, DEFAULT, kovan::stats(), 0, 1);
+        stats.check(torn_down, CUSTOM, domain.stats(), 0, 1);
         drop(main_custom);
+        stats.check(
+            "after its last handle was dropped",
+            CUSTOM,
+            domain.stats(),
+            0,
+            0,
+        );
         drop(world_domain);
         drop(domain);
         let custom_left = ledger.unfreed[CUSTOM].load(SEQ);
@@ -1563,7 +1686,7 @@ fn run_seed(seed: u64) -> SeedReport {
         }
         // Every thread is gone and nothing is pinned: one flush must free everything, also
         // garbage that destructors create while the flush frees (three generations here).
-        drop(chain(&mut rng, 4, 100, 0));
+        drop_as(chain(&mut rng, 4, 100, 0), true);
         kovan::flush();
         let left = ledger.unfreed[DEFAULT].load(SEQ);
         if left != 0 {
@@ -1578,6 +1701,7 @@ fn run_seed(seed: u64) -> SeedReport {
                 ledger.unfreed[DEFAULT].load(SEQ)
             ));
         }
+        stats.check("at the seed's end", DEFAULT, kovan::stats(), 0, 1);
         check_exactly_once();
         limit = check_peaks(&plan);
     } else {
@@ -1606,6 +1730,56 @@ fn run_seed(seed: u64) -> SeedReport {
         reached: std::array::from_fn(|i| ledger.reached[i].load(SEQ)),
         stalled: std::array::from_fn(|i| ledger.stalled[i].load(SEQ)),
         max_nesting: ledger.max_nesting.load(SEQ),
+    }
+}
+
+/// Checks each domain's [`Stats`] against the ledger where the seed is quiescent (no worker
+/// alive, this thread outside any operation), where every figure is exact.
+struct StatsOracle {
+    /// `Stats::freed` and the ledger's `reclaimed` at the domain's last check.
+    last: [Option<(u64, u64)>; 2],
+}
+
+impl StatsOracle {
+    /// `live`: the domain's values still stored in a cell; `threads`: the ids that must be
+    /// claimed (this thread's handle, or none once it is dropped).
+    fn check(&mut self, at: &str, d: usize, stats: Stats, live: usize, threads: usize) {
+        let ledger = &LEDGER;
+        let name = DOMAIN_NAMES[d];
+        // Not owned by another unfreed value and not in a cell: retired (no worker holds any).
+        let retired = ledger.unowned[d].load(SEQ) - isize::try_from(live).expect("few cells");
+        if i128::from(stats.unfreed()) != i128::try_from(retired).expect("fits") {
+            fail(format!(
+                "{name} domain {at}: Stats::unfreed() is {}, the ledger has {retired} values \
+                 retired and not freed ({stats})",
+                stats.unfreed()
+            ));
+        }
+        let reclaimed = ledger.reclaimed[d].load(SEQ);
+        if let Some((freed, was)) = self.last[d] {
+            let grew = i128::from(stats.freed) - i128::from(freed);
+            if grew != i128::from(reclaimed - was) {
+                fail(format!(
+                    "{name} domain {at}: Stats::freed grew by {grew} since the last check, the \
+                     reclaimer dropped {} values ({stats})",
+                    reclaimed - was
+                ));
+            }
+        }
+        self.last[d] = Some((stats.freed, reclaimed));
+        if stats.registered_threads != threads {
+            fail(format!(
+                "{name} domain {at}: {} ids claimed, expected {threads}: an id leaked ({stats})",
+                stats.registered_threads
+            ));
+        }
+        if let Some(oldest) = stats.oldest_reservation {
+            fail(format!(
+                "{name} domain {at}: thread {} still holds a reservation (era {}) although no \
+                 guard is alive and this thread flushed ({stats})",
+                oldest.thread_id, oldest.era
+            ));
+        }
     }
 }
 
