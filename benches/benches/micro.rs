@@ -18,15 +18,23 @@
 //!   region, throughput in nodes (crossbeam-epoch twice: one pin per batch, one pin per node).
 //! - `atom_load`: `kovan::Atom::load` (deref the guard) and `Atom::peek` against
 //!   `arc_swap::ArcSwap::load` (deref the guard).
+//! - `pin_owned`: create and drop a guard that owns its thread id (kovan `Domain::pin_owned` on a
+//!   dedicated domain and `kovan::pin_owned` on the default one, seize `Collector::enter_owned`),
+//!   with `kovan::pin` and seize `Collector::enter` for reference.
+//! - `domain_pin`: `Domain::pin` on a dedicated domain (the thread-local handle cache) against
+//!   `LocalHandle::pin` on a handle registered once, `kovan::pin` and `crossbeam_epoch::pin`.
+//! - `defer`, `defer_batch_64`: `Guard::defer` of a closure that owns a fresh `Box<u64>`, kovan
+//!   against crossbeam-epoch, one pin per closure or 64 closures per pin; every closure is
+//!   counted when it runs, and the group asserts that all of them ran.
 //!
 //! Every node is the comparison's [`Node`] in one `Box`: 32 bytes, after the header a library
 //! requires (kovan's `RetiredNode`, `#[repr(C)]`, header first), with no live-node counting.
 //!
-//! Run with `cargo bench -p kovan-benches --bench micro` (about 3.5 minutes on 2 cores).
+//! Run with `cargo bench -p kovan-benches --bench micro` (about 4.5 minutes on 2 cores).
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -40,7 +48,7 @@ use kovan_benches::smr::{Node, Smr};
 
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
-/// Per-group timing, chosen to keep the whole run under 4 minutes on 2 cores.
+/// Per-group timing, chosen to keep the whole run under 5 minutes on 2 cores.
 fn configure(group: &mut Group<'_>) {
     group
         .warm_up_time(Duration::from_millis(1000))
@@ -413,6 +421,136 @@ fn atom_load(c: &mut Criterion) {
     group.finish();
 }
 
+// ------------------------------------------------------------------------------------ 6. owned guards
+
+/// Creates a guard with `pin` and drops it, per iteration.
+fn bench_pin<G>(group: &mut Group<'_>, id: &str, mut pin: impl FnMut() -> G) {
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            let guard = pin();
+            black_box(&guard);
+            drop(guard);
+        })
+    });
+}
+
+fn pin_owned(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pin_owned");
+    configure(&mut group);
+    let domain = Arc::new(kovan::Domain::new());
+    bench_pin(&mut group, "kovan Domain::pin_owned", || {
+        domain.pin_owned().expect("a free thread id")
+    });
+    bench_pin(&mut group, "kovan pin_owned", || {
+        kovan::pin_owned().expect("a free thread id")
+    });
+    bench_pin(&mut group, "kovan pin", kovan::pin);
+    let collector = seize::Collector::new();
+    bench_pin(&mut group, "seize enter_owned", || collector.enter_owned());
+    bench_pin(&mut group, "seize enter", || collector.enter());
+    group.finish();
+}
+
+// ------------------------------------------------------------------------------------ 7. Domain::pin
+
+fn domain_pin(c: &mut Criterion) {
+    let mut group = c.benchmark_group("domain_pin");
+    configure(&mut group);
+    let domain = Arc::new(kovan::Domain::new());
+    bench_pin(&mut group, "kovan Domain::pin", || domain.pin());
+    let handle = domain.register().expect("a free thread id");
+    bench_pin(&mut group, "kovan LocalHandle::pin", || handle.pin());
+    bench_pin(&mut group, "kovan pin", kovan::pin);
+    bench_pin(&mut group, "crossbeam-epoch pin", crossbeam_epoch::pin);
+    group.finish();
+}
+
+// ------------------------------------------------------------------------------------ 8. defer
+
+/// Deferred closures of the current `defer` row that have run.
+static DEFERRED_RAN: AtomicU64 = AtomicU64::new(0);
+
+/// A library whose guard runs deferred closures.
+trait Defer: Smr {
+    fn defer(guard: &Self::Guard<'_>, f: impl FnOnce() + Send + 'static);
+    /// Called after each batch of deferrals under one guard: what keeps the backlog bounded.
+    fn end_batch(guard: &Self::Guard<'_>);
+}
+
+impl Defer for Kovan {
+    fn defer(guard: &kovan::Guard, f: impl FnOnce() + Send + 'static) {
+        guard.defer(f);
+    }
+    // kovan places the deferred batch every `RETIRE_FREQ` deferrals by itself.
+    fn end_batch(_guard: &kovan::Guard) {}
+}
+
+impl Defer for Crossbeam {
+    fn defer(guard: &crossbeam_epoch::Guard, f: impl FnOnce() + Send + 'static) {
+        guard.defer(f);
+    }
+    // One bag per pin and 8 bags collected per 128 pins would grow for the whole measurement;
+    // `flush` pushes the bag and collects (the documented call for "executed soon").
+    fn end_batch(guard: &crossbeam_epoch::Guard) {
+        guard.flush();
+    }
+}
+
+/// Pins, defers `per_pin` closures that each own a fresh `Box<u64>` (counted in
+/// `DEFERRED_RAN` and dropped when the closure runs) and unpins, per iteration. Afterwards
+/// flushes until every closure has run, and asserts it.
+fn defer_of<S: Defer>(group: &mut Group<'_>, id: &str, per_pin: u64) {
+    let smr = S::new();
+    let mut local = smr.local();
+    let mut deferred = 0u64;
+    DEFERRED_RAN.store(0, Ordering::Relaxed);
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            let guard = smr.pin(&mut local);
+            for _ in 0..per_pin {
+                let value = Box::new(black_box(1u64));
+                S::defer(&guard, move || {
+                    DEFERRED_RAN.fetch_add(*value, Ordering::Relaxed);
+                });
+            }
+            if per_pin > 1 {
+                S::end_batch(&guard);
+            }
+            drop(guard);
+            deferred += per_pin;
+        })
+    });
+    // Relaxed: the closures run on this thread, the only one of either library here.
+    let pending = deferred - DEFERRED_RAN.load(Ordering::Relaxed);
+    let mut flushes = 0;
+    while DEFERRED_RAN.load(Ordering::Relaxed) < deferred && flushes < CROSSBEAM_FLUSHES {
+        smr.flush(&mut local);
+        flushes += 1;
+    }
+    let ran = DEFERRED_RAN.load(Ordering::Relaxed);
+    eprintln!(
+        "defer {id}: {deferred} closures deferred, {pending} not run at the end of the \
+         measurement, all {ran} run after {flushes} flushes"
+    );
+    assert_eq!(ran, deferred, "defer {id}: every deferred closure runs");
+}
+
+fn defer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("defer");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(1));
+    defer_of::<Kovan>(&mut group, Kovan::NAME, 1);
+    defer_of::<Crossbeam>(&mut group, Crossbeam::NAME, 1);
+    group.finish();
+
+    let mut group = c.benchmark_group("defer_batch_64");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(64));
+    defer_of::<Kovan>(&mut group, Kovan::NAME, 64);
+    defer_of::<Crossbeam>(&mut group, "crossbeam-epoch/flush", 64);
+    group.finish();
+}
+
 criterion_group!(
     micro,
     pin_unpin,
@@ -420,6 +558,9 @@ criterion_group!(
     load_era_advancing,
     retire_per_node,
     retire_batches,
-    atom_load
+    atom_load,
+    pin_owned,
+    domain_pin,
+    defer
 );
 criterion_main!(micro);
