@@ -127,8 +127,44 @@
 //!
 //! [`pin`], [`flush`], [`retire`] and the `Atom` family use the process-wide
 //! [`default_domain`] through a thread-local handle. A structure may use its own [`Domain`]:
-//! threads [`register`](Domain::register) a [`LocalHandle`] with it and pin through that. Nodes
-//! must be retired through the domain they were allocated for ([`NodeBox::new_in`]).
+//! [`Domain::pin`] pins the calling thread through a handle that a thread-local cache registers
+//! on first use and releases when the thread exits or the domain drops, whichever comes first;
+//! or threads [`register`](Domain::register) a [`LocalHandle`] with it and pin through that.
+//! Nodes must be retired through the domain they were allocated for ([`NodeBox::new_in`]).
+//!
+//! # Async code, deferred functions, statistics
+//!
+//! - A [`Guard`] stands for its thread's reservation, so it is not `Send`. [`pin_owned`] (and
+//!   [`Domain::pin_owned`]) returns an [`OwnedGuard`]: `Send + Sync`, with a reservation of its
+//!   own, so a task can hold it, and pointers loaded under it, across an `.await`. It derefs to
+//!   [`Guard`].
+//! - [`Guard::defer`] runs a function once every guard live at the call has dropped, for
+//!   resources that are not kovan nodes (an old bucket array after a resize).
+//! - [`stats`] (and [`Domain::stats`]) tells what is retired, freed and still unfreed, and which
+//!   thread's reservation holds memory back:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kovan::{Atomic, NodeBox, Ordering};
+//!
+//! let cell = Arc::new(Atomic::from(NodeBox::new(1u64)));
+//! // Pinned here, used on another thread.
+//! let guard = kovan::pin_owned().expect("thread ids left");
+//! let reader = {
+//!     let cell = Arc::clone(&cell);
+//!     std::thread::spawn(move || {
+//!         let value = cell.load(Ordering::Acquire, &guard);
+//!         // SAFETY: loaded under `guard` from a live cell.
+//!         *unsafe { value.deref() }.value()
+//!     })
+//! };
+//! assert_eq!(reader.join().unwrap(), 1);
+//! println!("{}", kovan::stats());
+//! # let guard = kovan::pin();
+//! # let last = cell.swap(kovan::Shared::null(), Ordering::AcqRel, &guard);
+//! # // SAFETY: unlinked, retired once.
+//! # unsafe { last.retire(&guard) };
+//! ```
 //!
 //! # Coming from 0.1.12
 //!
