@@ -1,4 +1,4 @@
-//! Protocol costs: pin+unpin, protected load with a stable era, retire; beside crossbeam-epoch's
+//! Protocol costs: pin+unpin (default handle, a registered handle, `Domain::pin`), protected load with a stable era, retire; beside crossbeam-epoch's
 //! `pin()` and a plain `AtomicPtr` load measured in the same run.
 
 use std::hint::black_box;
@@ -14,6 +14,14 @@ fn pin(c: &mut Criterion) {
     });
     group.bench_function("crossbeam_epoch", |b| {
         b.iter(|| drop(black_box(crossbeam_epoch::pin())))
+    });
+    let domain = std::sync::Arc::new(kovan_reclaim::Domain::new());
+    let handle = domain.register().unwrap();
+    group.bench_function("kovan_local_handle", |b| {
+        b.iter(|| drop(black_box(handle.pin())))
+    });
+    group.bench_function("kovan_domain_pin", |b| {
+        b.iter(|| drop(black_box(domain.pin())))
     });
     group.finish();
 }

@@ -20,10 +20,10 @@ use kovan_core::sync::Ordering;
 use crate::domain::Domain;
 use crate::handle::{Guard, HandleBox, LocalHandle};
 
+#[cfg(feature = "shuttle")]
+use kovan_core::sync::thread_local;
 #[cfg(not(feature = "shuttle"))]
 use std::thread_local;
-#[cfg(feature = "shuttle")]
-use {kovan_core::sync::LocalKeyCell as _, kovan_core::sync::thread_local};
 
 /// One cached handle: its domain, and its state (owned by whoever claims the slot cell).
 struct Entry {
@@ -113,11 +113,12 @@ impl Cache {
 
 /// Runs `f` with the calling thread's cached handle for `domain`. During the thread's
 /// teardown, after the cache is gone, `f` gets a temporary handle.
+#[inline]
 pub(crate) fn with_handle<R>(domain: &Arc<Domain>, f: impl FnOnce(&LocalHandle) -> R) -> R {
-    let (last, handle) = LAST.try_with(Cell::get).unwrap_or((ptr::null(), None));
-    let handle = match handle {
-        Some(handle) if ptr::eq(last, Arc::as_ptr(domain)) => Some(handle),
-        _ => CACHE.try_with(|cache| cache.lookup(domain)).ok(),
+    // The common case inline (the entry used last: an address compare); the rest out of line.
+    let handle = match LAST.try_with(Cell::get) {
+        Ok((last, Some(handle))) if ptr::eq(last, Arc::as_ptr(domain)) => Some(handle),
+        _ => lookup(domain),
     };
     match handle {
         Some(handle) => {
@@ -126,10 +127,23 @@ pub(crate) fn with_handle<R>(domain: &Arc<Domain>, f: impl FnOnce(&LocalHandle) 
             let view = unsafe { LocalHandle::view(handle) };
             f(&view)
         }
-        None => f(&domain
-            .register()
-            .unwrap_or_else(|full| panic!("kovan: {full}"))),
+        None => f(&register_temporary(domain)),
     }
+}
+
+/// The cache's handle for `domain`, or `None` once the cache is torn down.
+#[cold]
+#[inline(never)]
+fn lookup(domain: &Arc<Domain>) -> Option<NonNull<HandleBox>> {
+    CACHE.try_with(|cache| cache.lookup(domain)).ok()
+}
+
+#[cold]
+#[inline(never)]
+fn register_temporary(domain: &Arc<Domain>) -> LocalHandle {
+    domain
+        .register()
+        .unwrap_or_else(|full| panic!("kovan: {full}"))
 }
 
 /// A guard pinned through [`Domain::pin`]: a [`Guard`] that cannot outlive its domain.

@@ -1,6 +1,8 @@
 //! The process-wide default domain and the thread-local default handle (feature `std`).
 
 use core::cell::Cell;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
 use core::ptr::NonNull;
 
 use crate::domain::Domain;
@@ -119,22 +121,45 @@ pub fn stats() -> Stats {
 /// protected and loses nothing.
 #[inline]
 pub fn with_handle<R>(f: impl FnOnce(&LocalHandle) -> R) -> R {
-    let mut f = Some(f);
-    match HANDLE.try_with(|handle| (f.take().expect("called once"))(handle)) {
-        Ok(result) => result,
-        Err(_) => {
-            let f = f.take().expect("not called when TLS is gone");
-            // `try_with`: shuttle's thread-locals, unlike this const one of std's, are gone
-            // after the thread's teardown.
-            match EXITING.try_with(Cell::get).ok().flatten() {
-                Some(exiting) => {
-                    // SAFETY: set only while that handle's exit runs on this thread, and put
-                    // back before its state is freed (`run_exit`).
-                    let view = unsafe { LocalHandle::view(exiting) };
-                    f(&view)
-                }
-                None => f(&register_default()),
-            }
+    // The common case inline; the teardown cases out of line.
+    match HANDLE.try_with(LocalHandle::raw) {
+        Ok(inner) => {
+            // SAFETY: the thread-local handle, which lives until this thread's teardown and
+            // so for the whole call.
+            let view = unsafe { LocalHandle::view(inner) };
+            f(&view)
+        }
+        Err(_) => f(&teardown_handle()),
+    }
+}
+
+/// The handle for a call made after the thread-local handle is gone: the exiting one of this
+/// thread, or a temporary one.
+#[cold]
+#[inline(never)]
+fn teardown_handle() -> TeardownHandle {
+    // `try_with`: shuttle's thread-locals, unlike this const one of std's, are gone after the
+    // thread's teardown.
+    match EXITING.try_with(Cell::get).ok().flatten() {
+        // SAFETY: set only while that handle's exit runs on this thread, and put back before
+        // its state is freed (`run_exit`).
+        Some(exiting) => TeardownHandle::Exiting(unsafe { LocalHandle::view(exiting) }),
+        None => TeardownHandle::Temporary(register_default()),
+    }
+}
+
+enum TeardownHandle {
+    Exiting(ManuallyDrop<LocalHandle>),
+    Temporary(LocalHandle),
+}
+
+impl Deref for TeardownHandle {
+    type Target = LocalHandle;
+
+    fn deref(&self) -> &LocalHandle {
+        match self {
+            TeardownHandle::Exiting(view) => view,
+            TeardownHandle::Temporary(handle) => handle,
         }
     }
 }

@@ -124,6 +124,13 @@ impl LocalHandle {
         }
     }
 
+    /// The state this handle owns, for a [`view`](Self::view) of it.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    #[inline]
+    pub(crate) fn raw(&self) -> NonNull<HandleBox> {
+        self.inner
+    }
+
     fn from_box(handle: HandleBox) -> Self {
         let inner = NonNull::from(Box::leak(Box::new(handle)));
         Self {

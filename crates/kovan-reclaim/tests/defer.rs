@@ -39,6 +39,9 @@ fn a_reader_pinned_at_the_call_sees_the_resource_until_its_guard_drops() {
     let (checked_tx, checked_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     thread::scope(|scope| {
+        // Owned by this closure, so a failed assertion below drops them and the reader's
+        // `recv` fails instead of waiting forever.
+        let (check_tx, release_tx) = (check_tx, release_tx);
         let (domain, current) = (&domain, &current);
         scope.spawn(move || {
             let reader = domain.register().unwrap();

@@ -67,6 +67,9 @@ fn dropping_the_domain_releases_the_handles_of_live_threads() {
     let (retired_tx, retired_rx) = mpsc::channel::<()>();
     let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
     thread::scope(|scope| {
+        // Owned by this closure, so a failed assertion below drops it and the thread's `recv`
+        // fails instead of waiting forever.
+        let dropped_tx = dropped_tx;
         let weak = Arc::downgrade(&domain);
         scope.spawn(move || {
             let domain = weak.upgrade().unwrap();

@@ -89,6 +89,9 @@ fn a_stale_sharer_never_lowers_the_reservation() {
     let older = thread::scope(|scope| {
         let (guard, shared): (&OwnedGuard, _) = (&guard, &shared);
         let (go_rx, finish_rx) = (go_rx, finish_rx);
+        // Owned by this closure, so a failed assertion below drops them and the stalled
+        // sharer's `recv` returns instead of waiting forever.
+        let (go_tx, finish_tx) = (go_tx, finish_tx);
         scope.spawn(move || {
             let mut stops = 0;
             stall::set_hook(move |step| {
