@@ -616,12 +616,13 @@ impl Op {
     }
 }
 
-const STEPS: [Step; 5] = [
+const STEPS: [Step; 6] = [
     Step::ProtectPublished,
     Step::ProtectEscalated,
     Step::PlaceScanned,
     Step::PlaceInserted,
     Step::ExitDeactivated,
+    Step::ProtectEraRead,
 ];
 
 /// Exhaustive on purpose: a new stall point must be added to `STEPS` (and so to the plans).
@@ -632,6 +633,7 @@ fn step_index(step: Step) -> usize {
         Step::PlaceScanned => 2,
         Step::PlaceInserted => 3,
         Step::ExitDeactivated => 4,
+        Step::ProtectEraRead => 5,
     }
 }
 
@@ -656,7 +658,7 @@ struct ThreadPlan {
     lifetime: u32,
     weights: [u32; OPS.len()],
     hold_pct: u32,
-    actions: [Action; 5],
+    actions: [Action; STEPS.len()],
     parks: u32,
     nudges: u32,
     chain_depth: usize,
@@ -765,7 +767,7 @@ fn plan(seed: u64) -> SeedPlan {
             },
             weights: [0; OPS.len()],
             hold_pct: 0,
-            actions: [Action::Run; 5],
+            actions: [Action::Run; STEPS.len()],
             parks: 0,
             nudges: 0,
             chain_depth: 0,
