@@ -120,8 +120,8 @@ struct Ledger {
     stale_drops: AtomicU64,
     failed: AtomicBool,
     errors: Mutex<Vec<String>>,
-    reached: [AtomicU64; 5],
-    stalled: [AtomicU64; 5],
+    reached: [AtomicU64; STEPS.len()],
+    stalled: [AtomicU64; STEPS.len()],
     /// Parks inside an escalated load, per domain: the one state docs/protocol.md §5 leaves
     /// unbounded, so the bound is not checked for that domain in that seed.
     escalated_parks: [AtomicU64; 2],
@@ -142,8 +142,8 @@ static LEDGER: Ledger = Ledger {
     stale_drops: AtomicU64::new(0),
     failed: AtomicBool::new(false),
     errors: Mutex::new(Vec::new()),
-    reached: [const { AtomicU64::new(0) }; 5],
-    stalled: [const { AtomicU64::new(0) }; 5],
+    reached: [const { AtomicU64::new(0) }; STEPS.len()],
+    stalled: [const { AtomicU64::new(0) }; STEPS.len()],
     escalated_parks: [const { AtomicU64::new(0) }; 2],
     panics_thrown: AtomicU64::new(0),
     panics_caught: AtomicU64::new(0),
@@ -1503,8 +1503,8 @@ struct SeedReport {
     errors: Vec<String>,
     hung: bool,
     panics: (u64, u64),
-    reached: [u64; 5],
-    stalled: [u64; 5],
+    reached: [u64; STEPS.len()],
+    stalled: [u64; STEPS.len()],
     max_nesting: usize,
 }
 
@@ -1939,7 +1939,7 @@ fn chaos_seeds() {
     let build = if SMALL { "debug" } else { "release" };
     say(&format!("chaos: {} seeds ({build} plans)\n", seeds.len()));
     let mut failures = Vec::new();
-    let (mut reached, mut stalled) = ([0u64; 5], [0u64; 5]);
+    let (mut reached, mut stalled) = ([0u64; STEPS.len()], [0u64; STEPS.len()]);
     let mut stall_seeds = 0;
     let started = Instant::now();
     for &seed in &seeds {
