@@ -36,7 +36,10 @@ use std::thread_local;
 use {kovan_core::sync::LocalKeyCell as _, kovan_core::sync::thread_local};
 
 thread_local! {
-    static HANDLE: LocalHandle = register_default();
+    static HANDLE: ThreadHandle = ThreadHandle(register_default());
+    /// `HANDLE`'s state while `HANDLE` is alive, for the common case: a constant thread-local
+    /// without a destructor is read without the lazily initialised key's state check.
+    static LIVE: Cell<Option<NonNull<HandleBox>>> = const { Cell::new(None) };
     /// A default-domain handle of this thread whose exit is running (the thread-local one
     /// being torn down, a temporary one, or either finishing at its last guard's drop). No
     /// destructor of its own, so it stays readable during the teardown.
@@ -121,45 +124,59 @@ pub fn stats() -> Stats {
 /// protected and loses nothing.
 #[inline]
 pub fn with_handle<R>(f: impl FnOnce(&LocalHandle) -> R) -> R {
-    // The common case inline; the teardown cases out of line.
-    match HANDLE.try_with(LocalHandle::raw) {
-        Ok(inner) => {
-            // SAFETY: the thread-local handle, which lives until this thread's teardown and
-            // so for the whole call.
-            let view = unsafe { LocalHandle::view(inner) };
-            f(&view)
-        }
-        Err(_) => f(&teardown_handle()),
+    // The common case inline; first use and teardown out of line.
+    if let Ok(Some(inner)) = LIVE.try_with(Cell::get) {
+        // SAFETY: set while the thread-local handle lives, cleared first thing in its drop,
+        // so the handle outlives the call.
+        let view = unsafe { LocalHandle::view(inner) };
+        return f(&view);
+    }
+    f(&slow_handle())
+}
+
+/// The thread-local handle `HANDLE`; its drop clears `LIVE` before the handle exits.
+struct ThreadHandle(LocalHandle);
+
+impl Drop for ThreadHandle {
+    fn drop(&mut self) {
+        let _ = LIVE.try_with(|live| live.set(None));
     }
 }
 
-/// The handle for a call made after the thread-local handle is gone: the exiting one of this
-/// thread, or a temporary one.
+/// The handle for a call that did not find `LIVE` set: the thread-local one (initialised by
+/// this call), or after its teardown began the exiting one of this thread, or a temporary one.
 #[cold]
 #[inline(never)]
-fn teardown_handle() -> TeardownHandle {
+fn slow_handle() -> SlowHandle {
+    if let Ok(inner) = HANDLE.try_with(|handle| handle.0.raw()) {
+        let _ = LIVE.try_with(|live| live.set(Some(inner)));
+        // SAFETY: the thread-local handle, alive until this thread's teardown, which cannot
+        // start during the call.
+        return SlowHandle::View(unsafe { LocalHandle::view(inner) });
+    }
     // `try_with`: shuttle's thread-locals, unlike this const one of std's, are gone after the
     // thread's teardown.
     match EXITING.try_with(Cell::get).ok().flatten() {
         // SAFETY: set only while that handle's exit runs on this thread, and put back before
         // its state is freed (`run_exit`).
-        Some(exiting) => TeardownHandle::Exiting(unsafe { LocalHandle::view(exiting) }),
-        None => TeardownHandle::Temporary(register_default()),
+        Some(exiting) => SlowHandle::View(unsafe { LocalHandle::view(exiting) }),
+        None => SlowHandle::Temporary(register_default()),
     }
 }
 
-enum TeardownHandle {
-    Exiting(ManuallyDrop<LocalHandle>),
+/// A handle that [`slow_handle`] found (a view of one this thread owns elsewhere) or made.
+enum SlowHandle {
+    View(ManuallyDrop<LocalHandle>),
     Temporary(LocalHandle),
 }
 
-impl Deref for TeardownHandle {
+impl Deref for SlowHandle {
     type Target = LocalHandle;
 
     fn deref(&self) -> &LocalHandle {
         match self {
-            TeardownHandle::Exiting(view) => view,
-            TeardownHandle::Temporary(handle) => handle,
+            SlowHandle::View(view) => view,
+            SlowHandle::Temporary(handle) => handle,
         }
     }
 }
