@@ -12,10 +12,11 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
+use core::mem::{self, ManuallyDrop};
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 
-use kovan_core::sync::Ordering;
+use kovan_core::sync::{AtomicPtr, Ordering};
 
 use crate::domain::Domain;
 use crate::handle::{Guard, HandleBox, LocalHandle};
@@ -50,7 +51,9 @@ impl Drop for Cache {
             // A failed upgrade: the domain is dropped or dropping, and releases the handle.
             if let Some(domain) = entry.domain.upgrade() {
                 let slots = domain.state().registry().slots(entry.tid);
-                claim_and_drop(slots.expect("claimed ids have pages").cached_handle());
+                drop(claim(
+                    slots.expect("claimed ids have pages").cached_handle(),
+                ));
             }
         }
     }
@@ -61,16 +64,70 @@ fn forget_last() {
     let _ = LAST.try_with(|last| last.set((ptr::null(), None)));
 }
 
-/// Claims the cached handle in `cell` (null when none or claimed already) and drops it.
-pub(crate) fn claim_and_drop(cell: &kovan_core::sync::AtomicPtr<()>) {
+/// Claims the cached handle in `cell` (`None` when there is none or it is claimed already).
+fn claim(cell: &AtomicPtr<()>) -> Option<LocalHandle> {
     // AcqRel: Acquire pairs with the registering thread's Release store, Release with nothing
     // (the claim only hands the handle to this thread).
     let claimed = cell.swap(ptr::null_mut(), Ordering::AcqRel);
-    if let Some(inner) = NonNull::new(claimed.cast::<HandleBox>()) {
-        // SAFETY: the cell held the handle given up by `into_raw` in `lookup`, and the swap
-        // made this its only owner.
-        drop(unsafe { LocalHandle::from_raw(inner) });
+    // SAFETY: the cell held the handle given up by `into_raw` in `lookup`, and the swap made
+    // this its only owner.
+    NonNull::new(claimed.cast::<HandleBox>()).map(|inner| unsafe { LocalHandle::from_raw(inner) })
+}
+
+/// The cached handles of threads that have not released them, claimed by `domain`'s drop and
+/// re-pointed at its `&mut self` (the pointer a handle took at registration does not outlive
+/// that borrow). No thread can use one any more: that takes a reference to the domain.
+pub(crate) fn claim_all(domain: &Domain) -> Vec<LocalHandle> {
+    let registry = domain.state().registry();
+    let mut claimed = Vec::new();
+    #[cfg(not(kovan_mutant = "domain_drop_keeps_cached_handles"))]
+    for tid in 0..registry.scan_bound() {
+        if let Some(handle) = registry
+            .slots(tid)
+            .and_then(|slots| claim(slots.cached_handle()))
+        {
+            handle.rebind_domain(domain);
+            claimed.push(handle);
+        }
     }
+    claimed
+}
+
+/// Exits `claimed` (see [`claim_all`]), then drains `domain`. A destructor that panics in one
+/// of these exits does not stop the rest: the remaining handles are exited and the domain is
+/// drained while the panic unwinds (a second panic aborts, as Rust does).
+pub(crate) fn release_claimed_then_drain(domain: &Domain, mut claimed: Vec<LocalHandle>) {
+    /// The rest of the work, done by its drop if an exit unwinds.
+    struct Rest<'a> {
+        domain: &'a Domain,
+        claimed: Vec<LocalHandle>,
+        armed: bool,
+    }
+    impl Drop for Rest<'_> {
+        fn drop(&mut self) {
+            if self.armed {
+                release_claimed_then_drain(self.domain, mem::take(&mut self.claimed));
+            }
+        }
+    }
+    // Mutant: a panicking exit unwinds past the other handles and the drain.
+    #[cfg(kovan_mutant = "domain_drop_stops_on_panic")]
+    {
+        claimed.into_iter().for_each(drop);
+        return domain.drain();
+    }
+    #[cfg(not(kovan_mutant = "domain_drop_stops_on_panic"))]
+    while let Some(handle) = claimed.pop() {
+        let mut rest = Rest {
+            domain,
+            claimed: mem::take(&mut claimed),
+            armed: true,
+        };
+        drop(handle);
+        rest.armed = false;
+        claimed = mem::take(&mut rest.claimed);
+    }
+    domain.drain();
 }
 
 impl Cache {
@@ -81,6 +138,10 @@ impl Cache {
         let handle = match entries.iter().find(|entry| entry.domain.as_ptr() == wanted) {
             Some(entry) => entry.handle,
             None => {
+                // Before anything that may drop a `Weak` (and so free a domain's allocation,
+                // whose address `LAST` may hold) or panic (a full registry).
+                #[cfg(not(kovan_mutant = "last_kept_on_miss"))]
+                forget_last();
                 // Entries of dropped domains: their handles were released by the drop.
                 entries.retain(|entry| entry.domain.strong_count() > 0);
                 // SAFETY: the handle is dropped before the domain: by the cache's destructor
@@ -89,6 +150,8 @@ impl Cache {
                     .unwrap_or_else(|full| panic!("kovan: {full}"));
                 let tid = handle.thread_id();
                 let inner = handle.into_raw();
+                // Mutant: `LAST` cleared only once the new entry exists.
+                #[cfg(kovan_mutant = "last_kept_on_miss")]
                 forget_last();
                 domain
                     .state()
@@ -127,7 +190,7 @@ pub(crate) fn with_handle<R>(domain: &Arc<Domain>, f: impl FnOnce(&LocalHandle) 
             let view = unsafe { LocalHandle::view(handle) };
             f(&view)
         }
-        None => f(&register_temporary(domain)),
+        None => f(&teardown_handle(domain)),
     }
 }
 
@@ -138,12 +201,35 @@ fn lookup(domain: &Arc<Domain>) -> Option<NonNull<HandleBox>> {
     CACHE.try_with(|cache| cache.lookup(domain)).ok()
 }
 
+/// The handle for a call after this thread's cache is gone: the exiting cached handle of
+/// `domain` if its exit is running (a destructor it runs pins again), else a temporary one.
 #[cold]
 #[inline(never)]
-fn register_temporary(domain: &Arc<Domain>) -> LocalHandle {
-    domain
-        .register()
-        .unwrap_or_else(|full| panic!("kovan: {full}"))
+fn teardown_handle(domain: &Arc<Domain>) -> TeardownHandle {
+    if let Some(exiting) = crate::default::exiting_cached_handle(domain) {
+        // SAFETY: that handle's exit runs on this thread and outlives the caller's use.
+        return TeardownHandle::Exiting(unsafe { LocalHandle::view(exiting) });
+    }
+    TeardownHandle::Temporary(
+        LocalHandle::new_temporary(Arc::clone(domain))
+            .unwrap_or_else(|full| panic!("kovan: {full}")),
+    )
+}
+
+enum TeardownHandle {
+    Exiting(ManuallyDrop<LocalHandle>),
+    Temporary(LocalHandle),
+}
+
+impl Deref for TeardownHandle {
+    type Target = LocalHandle;
+
+    fn deref(&self) -> &LocalHandle {
+        match self {
+            TeardownHandle::Exiting(view) => view,
+            TeardownHandle::Temporary(handle) => handle,
+        }
+    }
 }
 
 /// A guard pinned through [`Domain::pin`]: a [`Guard`] that cannot outlive its domain.

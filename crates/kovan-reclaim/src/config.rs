@@ -23,6 +23,11 @@ pub const PROTECT_ROUNDS: usize = 16;
 #[cfg(kovan_loom)]
 pub const PROTECT_ROUNDS: usize = 1;
 
+/// The birth era of a deferred function's record: below every era a reservation publishes (the
+/// clock starts at 1), so every active reservation holds it; no node is born at it, which
+/// tells records apart in a parked chain.
+pub(crate) const DEFERRED_BIRTH_ERA: u64 = 0;
+
 /// The reserved era during an escalated protected load: every batch is eligible for the slot.
 /// It is held for one pointer load, then lowered.
 pub const ESCALATED_ERA: u64 = u64::MAX;

@@ -44,26 +44,42 @@ thread_local! {
     /// being torn down, a temporary one, or either finishing at its last guard's drop). No
     /// destructor of its own, so it stays readable during the teardown.
     static EXITING: Cell<Option<NonNull<HandleBox>>> = const { Cell::new(None) };
+    /// As `EXITING`, for a handle that `Domain::pin` registered (of any domain but the
+    /// default one: a nested exit of another domain's handle puts the outer one back after).
+    static EXITING_CACHED: Cell<Option<NonNull<HandleBox>>> = const { Cell::new(None) };
 }
 
-/// Runs `exit`, the exit of the default-domain handle `inner`, with `inner` published in
-/// `EXITING`: destructors that the exit runs and that pin, retire or flush after the
-/// thread-local handle is gone join this exit (one id, a flat stack, freed round by round)
-/// instead of registering a handle each, whose exits would nest.
-pub(crate) fn run_exit(inner: NonNull<HandleBox>, exit: impl FnOnce()) {
+/// Runs `exit`, the exit of the handle `inner`, with `inner` published for this thread (in
+/// `EXITING` for a default-domain handle, `EXITING_CACHED` for one `Domain::pin` registered):
+/// destructors that the exit runs and that pin, retire or flush after the thread-local handle
+/// (or cache) is gone join this exit (one id, a flat stack, freed round by round) instead of
+/// registering a handle each, whose exits would nest.
+pub(crate) fn run_exit(inner: NonNull<HandleBox>, cached: bool, exit: impl FnOnce()) {
     /// Puts the previous value back, also when a destructor's panic unwinds through `exit`
     /// (before the caller frees the handle).
-    struct Restore(Option<NonNull<HandleBox>>);
+    struct Restore(bool, Option<NonNull<HandleBox>>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            EXITING.set(self.0);
+            let cell = if self.0 { &EXITING_CACHED } else { &EXITING };
+            cell.set(self.1);
         }
     }
+    let cell = if cached { &EXITING_CACHED } else { &EXITING };
     #[cfg(not(kovan_mutant = "teardown_registers_temporary"))]
-    let _restore = Restore(EXITING.replace(Some(inner)));
+    let _restore = Restore(cached, cell.replace(Some(inner)));
     #[cfg(kovan_mutant = "teardown_registers_temporary")]
-    let _ = inner;
+    let _ = (inner, cell);
     exit();
+}
+
+/// The handle of `domain` that `Domain::pin` registered and whose exit is running on this
+/// thread, if any (see [`run_exit`]).
+pub(crate) fn exiting_cached_handle(domain: &Domain) -> Option<NonNull<HandleBox>> {
+    // `try_with`: shuttle's thread-locals can be gone during teardown.
+    let exiting = EXITING_CACHED.try_with(Cell::get).ok().flatten()?;
+    // SAFETY: published only while that handle's exit runs on this thread (`run_exit`).
+    let view = unsafe { LocalHandle::view(exiting) };
+    core::ptr::eq(view.domain(), domain).then_some(exiting)
 }
 
 /// The process-wide default domain used by [`pin`], [`flush`] and [`retire_raw`].

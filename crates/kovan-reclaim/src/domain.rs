@@ -58,24 +58,20 @@ impl Domain {
 
 impl Drop for Domain {
     fn drop(&mut self) {
-        // Threads' cached handles (`Domain::pin`) that their threads have not released: no
-        // thread can use one (that takes a reference to the domain), so this thread may exit
-        // them. A thread that exits from now on finds the domain gone and leaves its entry.
-        #[cfg(all(
-            feature = "std",
-            not(kovan_loom),
-            not(kovan_mutant = "domain_drop_keeps_cached_handles")
-        ))]
-        {
-            let registry = self.state.registry();
-            for tid in 0..registry.scan_bound() {
-                if let Some(slots) = registry.slots(tid) {
-                    crate::cache::claim_and_drop(slots.cached_handle());
-                }
-            }
-        }
-        // No handle is left (each keeps the domain alive), so no reader exists: take every
-        // slot list and parked batch through one last handle and free all of it.
+        // Threads' cached handles (`Domain::pin`) that their threads have not released are
+        // exited first; then the rest is drained.
+        #[cfg(all(feature = "std", not(kovan_loom)))]
+        crate::cache::release_claimed_then_drain(self, crate::cache::claim_all(self));
+        #[cfg(not(all(feature = "std", not(kovan_loom))))]
+        self.drain();
+    }
+}
+
+impl Domain {
+    /// No handle is left (each keeps the domain alive, and cached ones were exited), so no
+    /// reader exists: take every slot list and parked batch through one last handle and free
+    /// all of it.
+    pub(crate) fn drain(&self) {
         if let Ok(tid) = self.state.registry().claim() {
             // SAFETY: `self` outlives the temporary state, and `tid` was claimed for it.
             let local = unsafe { crate::local::Local::new(self, tid) };

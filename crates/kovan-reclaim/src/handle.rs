@@ -25,10 +25,39 @@ pub(crate) struct HandleBox {
     /// (under shuttle it is per execution, and its handles own it too).
     #[allow(dead_code)]
     owned_domain: Option<Arc<Domain>>,
-    /// A handle of the default domain, whose exit lets teardown destructors join it
-    /// (`default::run_exit`).
+    /// Its exit publishes it for the thread (`default::run_exit`), so that destructors the exit
+    /// runs and that pin its domain after the thread-local handle or cache is gone join this
+    /// exit instead of registering handles whose exits would nest: the default domain's
+    /// handles, and those `Domain::pin` registers.
     #[cfg(all(feature = "std", not(kovan_loom)))]
-    default_domain: bool,
+    joins_exit: JoinsExit,
+}
+
+/// How the exits of the handles `Domain::pin` registers are published.
+#[cfg(all(
+    feature = "std",
+    not(kovan_loom),
+    not(kovan_mutant = "cached_exit_not_joined")
+))]
+const CACHED_JOINS_EXIT: JoinsExit = JoinsExit::Cached;
+/// Mutant: not published, so each destructor that pins registers a handle whose exit nests.
+#[cfg(all(
+    feature = "std",
+    not(kovan_loom),
+    kovan_mutant = "cached_exit_not_joined"
+))]
+const CACHED_JOINS_EXIT: JoinsExit = JoinsExit::No;
+
+/// Where a handle's exit is published for the destructors it runs (see `HandleBox`).
+#[cfg(all(feature = "std", not(kovan_loom)))]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinsExit {
+    /// Not published.
+    No,
+    /// A default-domain handle: joined by `kovan_reclaim::pin` and the other free functions.
+    Default,
+    /// A handle `Domain::pin` registered: joined by `Domain::pin` of the same domain.
+    Cached,
 }
 
 /// A thread's registration with a [`Domain`]: pins guards and retires nodes.
@@ -50,8 +79,18 @@ impl LocalHandle {
             local,
             owned_domain: Some(domain),
             #[cfg(all(feature = "std", not(kovan_loom)))]
-            default_domain: false,
+            joins_exit: JoinsExit::No,
         }))
+    }
+
+    /// A handle `Domain::pin` registers during the thread's teardown, after its cache is gone:
+    /// as `new_shared`, and its exit is joined by the destructors it runs.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) fn new_temporary(domain: Arc<Domain>) -> Result<Self, RegistryFull> {
+        let mut handle = Self::new_shared(domain)?;
+        // SAFETY: just created: no guard or view refers to the box yet.
+        unsafe { handle.inner.as_mut() }.joins_exit = CACHED_JOINS_EXIT;
+        Ok(handle)
     }
 
     /// Registers with the default domain; `owned` keeps it alive when it is not there for the
@@ -68,7 +107,7 @@ impl LocalHandle {
         Ok(Self::from_box(HandleBox {
             local,
             owned_domain: owned,
-            default_domain: true,
+            joins_exit: JoinsExit::Default,
         }))
     }
 
@@ -86,7 +125,7 @@ impl LocalHandle {
         Ok(Self::from_box(HandleBox {
             local,
             owned_domain: owned,
-            default_domain: false,
+            joins_exit: JoinsExit::No,
         }))
     }
 
@@ -102,8 +141,14 @@ impl LocalHandle {
         Ok(Self::from_box(HandleBox {
             local,
             owned_domain: None,
-            default_domain: false,
+            joins_exit: CACHED_JOINS_EXIT,
         }))
+    }
+
+    /// Re-points the handle at `domain`, its own domain, through a reference taken now.
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) fn rebind_domain(&self, domain: &Domain) {
+        self.local().rebind_domain(domain);
     }
 
     /// Gives up ownership: the state is freed by [`from_raw`](Self::from_raw)'s handle.
@@ -261,10 +306,9 @@ unsafe fn exit_and_free(inner: NonNull<HandleBox>) {
     let handle = unsafe { inner.as_ref() };
     let exit = || handle.local.exit();
     #[cfg(all(feature = "std", not(kovan_loom)))]
-    if handle.default_domain {
-        crate::default::run_exit(inner, exit);
-    } else {
-        exit();
+    match handle.joins_exit {
+        JoinsExit::No => exit(),
+        joins => crate::default::run_exit(inner, joins == JoinsExit::Cached, exit),
     }
     #[cfg(not(all(feature = "std", not(kovan_loom))))]
     exit();
@@ -368,10 +412,16 @@ impl Guard {
         self.local().cover(birth_era);
     }
 
-    /// Retires `node` through this guard's thread; see [`LocalHandle::retire_raw`].
+    /// Retires `node` through this guard's thread (through an owned guard, the calling
+    /// thread's); see [`LocalHandle::retire_raw`].
     ///
     /// # Safety
     /// As for [`LocalHandle::retire_raw`].
+    ///
+    /// # Panics
+    /// Through an [`OwnedGuard`](crate::OwnedGuard), when the calling thread has no handle of
+    /// the domain yet and every thread id is in use; `node` is then never freed (a reader may
+    /// still hold it, so it cannot be freed at once).
     #[inline]
     pub unsafe fn retire_raw(&self, node: *mut NodeHeader, destructor: Destructor) {
         // SAFETY: forwarded contract.
@@ -389,8 +439,15 @@ impl Guard {
     /// exited). Deferred functions gather in a batch of their own, placed like a node batch
     /// (every [`RETIRE_FREQ`](crate::RETIRE_FREQ) calls, when the thread's node batch is
     /// placed, at [`flush`](Self::flush) and at thread exit): a stalled reader holds back the
-    /// deferred functions, not the nodes retired beside them. A panicking `f` propagates like a
-    /// panicking destructor: the rest of its batch still runs.
+    /// deferred functions, not the nodes retired beside them. [`flush`](Self::flush) and thread
+    /// exit place a small deferred batch too (padded with empty records up to one per active
+    /// reservation), so `f` runs once those reservations are released even if nothing else is
+    /// deferred. A panicking `f` propagates like a panicking destructor: the rest of its batch
+    /// still runs.
+    ///
+    /// # Panics
+    /// Through an [`OwnedGuard`](crate::OwnedGuard), when the calling thread has no handle of
+    /// the domain yet and every thread id is in use (`f` is dropped without running).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -410,11 +467,11 @@ impl Guard {
     /// assert_eq!(ran.load(Ordering::Relaxed), 1);
     /// ```
     pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
-        let record = crate::reclaim::deferred(f);
-        // SAFETY: a fresh record that no reader can reach, handed over once, with its own
-        // destructor.
-        self.with_thread_local(|local| unsafe {
-            local.defer(record, crate::reclaim::run_deferred::<F>)
+        self.with_thread_local(|local| {
+            let record = crate::reclaim::deferred(f);
+            // SAFETY: a fresh record that no reader can reach, handed over once, with its own
+            // destructor.
+            unsafe { local.defer(record, crate::reclaim::run_deferred::<F>) }
         });
     }
 
@@ -434,7 +491,11 @@ impl Guard {
         Node::alloc(self.local().domain(), value)
     }
 
-    /// Pushes this thread's garbage through; what this guard can reach is kept.
+    /// Pushes this thread's garbage through (through an owned guard, the calling thread's);
+    /// what this guard can reach is kept.
+    ///
+    /// # Panics
+    /// As [`retire_raw`](Self::retire_raw), through an owned guard.
     pub fn flush(&self) {
         self.with_thread_local(Local::flush);
     }
@@ -442,6 +503,13 @@ impl Guard {
     /// The domain this guard protects against.
     pub fn domain(&self) -> &Domain {
         self.local().domain()
+    }
+
+    /// The id of the reservation this guard stands for, as named by
+    /// [`Stats::oldest_reservation`](crate::Stats::oldest_reservation): its handle's id, or an
+    /// owned guard's own.
+    pub fn thread_id(&self) -> usize {
+        self.local().tid()
     }
 }
 

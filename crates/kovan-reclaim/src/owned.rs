@@ -59,7 +59,7 @@ use crate::handle::{Guard, LocalHandle};
 pub struct OwnedGuard {
     // Declared first: dropped before the handle, whose drop then exits.
     guard: Guard,
-    handle: LocalHandle,
+    _handle: LocalHandle,
 }
 
 // SAFETY: the guard's state is reached from other threads only through `&Guard`, whose methods
@@ -78,14 +78,8 @@ impl OwnedGuard {
         let handle = LocalHandle::new_owned(domain, owned)?;
         Ok(Self {
             guard: handle.pin(),
-            handle,
+            _handle: handle,
         })
-    }
-
-    /// The id this guard holds in its domain's registry (as in
-    /// [`Stats::oldest_reservation`](crate::Stats::oldest_reservation)).
-    pub fn thread_id(&self) -> usize {
-        self.handle.thread_id()
     }
 }
 
@@ -101,7 +95,7 @@ impl Deref for OwnedGuard {
 impl fmt::Debug for OwnedGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedGuard")
-            .field("thread_id", &self.thread_id())
+            .field("thread_id", &self.guard.thread_id())
             .finish_non_exhaustive()
     }
 }

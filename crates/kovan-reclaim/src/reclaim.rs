@@ -39,11 +39,11 @@ struct Deferred<F> {
     f: F,
 }
 
-/// Allocates the record of `f`, born at the first era, the lowest a reservation can publish (so
-/// that every active reservation is eligible for it); [`run_deferred::<F>`] is its destructor.
+/// Allocates the record of `f`, born at [`DEFERRED_BIRTH_ERA`](crate::config::DEFERRED_BIRTH_ERA)
+/// (so that every active reservation is eligible for it); [`run_deferred::<F>`] is its destructor.
 pub(crate) fn deferred<F: FnOnce() + Send + 'static>(f: F) -> *mut NodeHeader {
     #[cfg(not(kovan_mutant = "deferred_born_late"))]
-    let birth = kovan_core::FIRST_ERA;
+    let birth = crate::config::DEFERRED_BIRTH_ERA;
     // Mutant: born after every era, so no reservation holds it.
     #[cfg(kovan_mutant = "deferred_born_late")]
     let birth = u64::MAX;
@@ -64,4 +64,10 @@ pub(crate) unsafe fn run_deferred<F: FnOnce()>(header: *mut NodeHeader) {
     let record = unsafe { Box::from_raw(header.cast::<Deferred<F>>()) };
     let Deferred { f, .. } = *record;
     f();
+}
+
+/// Allocates a filler record: an empty deferred record that lets a small deferred batch be
+/// placed (one node per eligible reservation); [`boxed::<NodeHeader>`] frees it.
+pub(crate) fn filler() -> *mut NodeHeader {
+    Box::into_raw(Box::new(NodeHeader::new(crate::config::DEFERRED_BIRTH_ERA)))
 }

@@ -33,7 +33,9 @@ use crate::domain::Domain;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Nodes retired so far (deferred functions included), by every thread ever registered.
+    /// Nodes retired so far, by every thread ever registered: deferred functions included, and
+    /// the empty records that a flush or an exit adds to place a small batch of them
+    /// ([`Guard::defer`](crate::Guard::defer)).
     pub retired: u64,
     /// Of those, nodes freed so far (their destructor ran).
     pub freed: u64,

@@ -189,7 +189,10 @@ fn a_stalled_reader_holds_back_deferred_functions_not_nodes() {
         0,
         "the stalled reader holds the deferred ones"
     );
-    assert_eq!(domain.stats().unfreed(), 10);
+    // The ten records, and at most one empty record that the flush added to place the last
+    // of them (one per eligible reservation, the reader's, plus one).
+    let unfreed = domain.stats().unfreed();
+    assert!((10..=11).contains(&unfreed), "{unfreed} unfreed");
     drop(stalled);
     reader.flush();
     writer.flush();

@@ -217,7 +217,10 @@ fn retiring_through_a_shared_owned_guard_uses_each_threads_handle() {
     let owned_id = guard.thread_id();
     drop(guard);
     let stats = domain.stats();
-    assert_eq!(stats.retired, 2 * per_thread + 2);
+    // Each flush may add empty records to place its deferred batch: at most one per eligible
+    // reservation (the owned guard's and the other thread's) plus one.
+    let fillers = stats.retired - (2 * per_thread + 2);
+    assert!(fillers <= 2 * 3, "{stats}");
     assert!(
         stats
             .oldest_reservation

@@ -2,10 +2,12 @@
 //!
 //! Only the owning thread touches an open batch, so no ordering matters here; the placement
 //! publishes it with Release (see `place`). Adopted parked chains and requeued freed batches
-//! are rebuilt into the same summary, so one merge serves all three.
+//! are rebuilt into the same summaries (nodes and deferred records apart), so one merge serves
+//! all of them.
 
 use core::ptr;
 
+use crate::config::DEFERRED_BIRTH_ERA;
 use crate::header::NodeHeader;
 
 /// A thread's open batch: an unfinalised chain linked through `batch_next`, newest first.
@@ -48,22 +50,80 @@ impl Batch {
         }
     }
 
-    /// Rebuilds the summary of a parked chain. Bound: the chain's length.
+    /// Rebuilds the summaries of a parked or requeued chain: its nodes, and its deferred-function
+    /// records (born at [`DEFERRED_BIRTH_ERA`], which no node has), each into a chain of its own
+    /// so that the records go back to the deferred batch. Bound: the chain's length.
     ///
     /// # Safety
     /// `front` heads an unpublished chain that the caller owns.
-    pub(super) unsafe fn from_chain(front: *mut NodeHeader) -> Batch {
-        let mut batch = Batch::EMPTY;
+    pub(super) unsafe fn split_chain(front: *mut NodeHeader) -> (Batch, Batch) {
+        let (mut nodes, mut records) = (Batch::EMPTY, Batch::EMPTY);
         let mut node = front;
         while !node.is_null() {
             // SAFETY: every member of an owned chain is a live, unpublished node.
             let header = unsafe { &*node };
-            batch.len += 1;
-            batch.min_birth = batch.min_birth.min(header.birth_era());
-            batch.tail = node;
-            node = header.batch_next();
+            let next = header.batch_next();
+            let birth = header.birth_era();
+            // Mutant: records stay with the nodes, whose batch then waits for every reservation.
+            #[cfg(kovan_mutant = "adopted_records_join_node_batch")]
+            let birth_is_record = false;
+            #[cfg(not(kovan_mutant = "adopted_records_join_node_batch"))]
+            let birth_is_record = birth == DEFERRED_BIRTH_ERA;
+            let batch = if birth_is_record {
+                &mut records
+            } else {
+                &mut nodes
+            };
+            header.set_batch_next(batch.front);
+            *batch = Batch {
+                front: node,
+                tail: if batch.is_empty() { node } else { batch.tail },
+                len: batch.len + 1,
+                min_birth: batch.min_birth.min(birth),
+            };
+            node = next;
         }
-        batch.front = front;
-        batch
+        (nodes, records)
+    }
+}
+
+#[cfg(all(test, not(kovan_loom)))]
+mod tests {
+    use super::*;
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn split_chain_sends_records_to_their_own_batch() {
+        let births = [5, DEFERRED_BIRTH_ERA, 3, DEFERRED_BIRTH_ERA, 7];
+        let headers: Vec<*mut NodeHeader> = births
+            .iter()
+            .map(|&birth| Box::into_raw(Box::new(NodeHeader::new(birth))))
+            .collect();
+        for pair in headers.windows(2) {
+            // SAFETY: fresh headers owned by this test.
+            unsafe { &*pair[0] }.set_batch_next(pair[1]);
+        }
+        // SAFETY: an unpublished chain owned by this test.
+        let (nodes, records) = unsafe { Batch::split_chain(headers[0]) };
+        assert_eq!((nodes.len, nodes.min_birth), (3, 3));
+        assert_eq!((records.len, records.min_birth), (2, DEFERRED_BIRTH_ERA));
+        let members = |batch: Batch| {
+            let mut births = Vec::new();
+            let mut node = batch.front;
+            while !node.is_null() {
+                // SAFETY: members of the chains built above.
+                let header = unsafe { &*node };
+                births.push(header.birth_era());
+                node = header.batch_next();
+            }
+            births
+        };
+        assert_eq!(members(nodes), [7, 3, 5]);
+        assert_eq!(members(records), [DEFERRED_BIRTH_ERA, DEFERRED_BIRTH_ERA]);
+        for header in headers {
+            // SAFETY: allocated above, freed once.
+            drop(unsafe { Box::from_raw(header) });
+        }
     }
 }

@@ -44,9 +44,9 @@ impl Local {
             .parked_count()
             .fetch_sub(1, Ordering::Relaxed);
         // SAFETY: the swap handed the parked chain to this thread alone.
-        let adopted = unsafe { Batch::from_chain(from_list_node(front)) };
-        let merged = self.batch.get().merge(adopted);
-        self.batch.set(merged);
+        let (nodes, records) = unsafe { Batch::split_chain(from_list_node(front)) };
+        self.batch.set(self.batch.get().merge(nodes));
+        self.deferred.set(self.deferred.get().merge(records));
     }
 
     /// Parks the open batch, with the deferred records that could not be placed, in this
@@ -131,7 +131,7 @@ impl Local {
             }
             point(Step::ExitDeactivated);
             self.adopt_from(self.slots());
-            self.place_open_batch();
+            self.place_open_batch(true);
             self.park();
             if self.free_list.get().is_null() {
                 break;
@@ -182,8 +182,9 @@ impl Local {
             let front = unmark(header.batch_link().load(Ordering::Relaxed));
             header.set_batch_next(ptr::null_mut());
             // SAFETY: as above; the chain is owned and no longer placed anywhere.
-            let chain = unsafe { Batch::from_chain(front) };
-            self.batch.set(self.batch.get().merge(chain));
+            let (nodes, records) = unsafe { Batch::split_chain(front) };
+            self.batch.set(self.batch.get().merge(nodes));
+            self.deferred.set(self.deferred.get().merge(records));
             refs = rest;
         }
     }

@@ -32,7 +32,8 @@ impl Local {
         self.place_and_free();
     }
 
-    /// Places the open batch and runs what became free; while those destructors retire more
+    /// Places the open batch (and the deferred batch, padded if it is too small) and runs what
+    /// became free; while those destructors retire more
     /// (the next link of a chain), places and frees that too. Only this thread's own
     /// retirements start another round: its reservation is not captured again, so batches
     /// that other threads place meanwhile cannot keep it going. Called from a destructor, it
@@ -40,7 +41,7 @@ impl Local {
     /// generation of garbage that the destructors retire.
     pub(super) fn place_and_free(&self) {
         loop {
-            self.place_open_batch();
+            self.place_open_batch(true);
             if self.free_list.get().is_null() || self.draining.get() {
                 return;
             }

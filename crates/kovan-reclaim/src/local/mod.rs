@@ -50,7 +50,9 @@ enum Life {
 
 /// The per-thread state behind a `LocalHandle` and its guards. Only its thread touches it.
 pub(crate) struct Local {
-    domain: *const Domain,
+    /// Re-pointed by a domain's drop before it exits a handle claimed from a thread's cache
+    /// (`rebind_domain`): the pointer taken at registration does not outlive the drop's `&mut`.
+    domain: Cell<*const Domain>,
     tid: usize,
     slots: *const ThreadSlots,
     pin_count: Cell<usize>,
@@ -101,7 +103,7 @@ impl Local {
             .slots(tid)
             .expect("claimed ids have pages");
         let local = Local {
-            domain,
+            domain: Cell::new(domain),
             tid,
             slots,
             pin_count: Cell::new(0),
@@ -129,7 +131,15 @@ impl Local {
     #[inline]
     pub(crate) fn domain(&self) -> &Domain {
         // SAFETY: the domain outlives every `Local` registered with it (constructor contract).
-        unsafe { &*self.domain }
+        unsafe { &*self.domain.get() }
+    }
+
+    /// Points this state at `domain`, the domain it is registered with, through a reference
+    /// taken now (a domain's drop passes its own `&mut self`).
+    #[cfg(all(feature = "std", not(kovan_loom)))]
+    pub(crate) fn rebind_domain(&self, domain: &Domain) {
+        debug_assert!(core::ptr::eq(self.domain.get(), domain));
+        self.domain.set(domain);
     }
 
     #[inline]

@@ -35,7 +35,7 @@ impl Local {
         // SAFETY: forwarded contract.
         unsafe { self.push_open(&self.batch, node, destructor) };
         if self.batch.get().len >= self.place_at.get() {
-            self.place_open_batch();
+            self.place_open_batch(false);
             self.drain_free_list();
         }
     }
@@ -53,7 +53,7 @@ impl Local {
         // SAFETY: forwarded contract.
         unsafe { self.push_open(&self.deferred, node, destructor) };
         if self.deferred.get().len >= self.deferred_place_at.get() {
-            self.place_deferred_batch();
+            self.place_deferred_batch(false);
             self.drain_free_list();
         }
     }
@@ -99,57 +99,105 @@ impl Local {
     }
 
     /// Tries to place the open batch, and the deferred batch if it has records; on failure a
-    /// batch stays open and grows.
-    pub(super) fn place_open_batch(&self) {
-        self.place_batch(&self.batch, &self.place_at);
-        self.place_deferred_batch();
+    /// batch stays open and grows. With `pad`, a deferred batch too small for the eligible
+    /// reservations is padded with filler records first (see `place_deferred_batch`).
+    pub(super) fn place_open_batch(&self, pad: bool) {
+        // A node batch that is too small stays open and grows: as its nodes age, fewer
+        // reservations are eligible for it.
+        let _ = self.place_batch(&self.batch, &self.place_at);
+        self.place_deferred_batch(pad);
     }
 
-    fn place_deferred_batch(&self) {
-        self.place_batch(&self.deferred, &self.deferred_place_at);
+    /// Places the deferred batch. Every active reservation is eligible for its records, so
+    /// unlike a node batch it does not get smaller eligibility as its nodes age: a batch with
+    /// no more records than there are active reservations would wait for more deferrals. With
+    /// `pad` (flush and exit) it is padded with filler records up to one per eligible
+    /// reservation plus one, and placed; a reservation activated meanwhile can make the try
+    /// fail once more, so it is padded twice at most. Bound: two placements and the fillers,
+    /// at most T + 1 each.
+    fn place_deferred_batch(&self, pad: bool) {
+        #[cfg(kovan_mutant = "deferred_batch_not_padded")]
+        let pad = false;
+        let mut tries = if pad { 3 } else { 1 };
+        while let Err(eligible) = self.place_batch(&self.deferred, &self.deferred_place_at) {
+            tries -= 1;
+            if tries == 0 {
+                return;
+            }
+            for _ in self.deferred.get().len..=eligible {
+                // SAFETY: a fresh record, handed over once, freed by its own destructor.
+                unsafe {
+                    self.push_open(
+                        &self.deferred,
+                        crate::reclaim::filler(),
+                        crate::reclaim::boxed::<NodeHeader>,
+                    )
+                };
+            }
+        }
     }
 
-    fn place_batch(&self, open: &Cell<Batch>, place_at: &Cell<usize>) {
+    /// Tries to place the batch in `open`; on failure it stays open, grows, and the error tells
+    /// how many reservations were eligible.
+    fn place_batch(&self, open: &Cell<Batch>, place_at: &Cell<usize>) -> Result<(), usize> {
         let batch = open.replace(Batch::EMPTY);
         if batch.is_empty() {
-            return;
+            return Ok(());
         }
         // SAFETY: the batch was detached above, so this thread owns the chain.
-        if unsafe { self.try_place(batch) } {
-            place_at.set(RETIRE_FREQ);
-        } else {
-            #[cfg(kovan_mutant = "drop_unplaced_batch")]
-            return;
-            let merged = open.get().merge(batch);
-            open.set(merged);
-            place_at.set(merged.len + RETIRE_FREQ);
+        match unsafe { self.try_place(batch) } {
+            Ok(()) => {
+                place_at.set(RETIRE_FREQ);
+                Ok(())
+            }
+            Err(eligible) => {
+                #[cfg(kovan_mutant = "drop_unplaced_batch")]
+                return Err(eligible);
+                let merged = open.get().merge(batch);
+                open.set(merged);
+                place_at.set(merged.len + RETIRE_FREQ);
+                Err(eligible)
+            }
         }
     }
 
-    /// Places `batch` in every eligible reservation, or returns `false` (batch untouched) when
-    /// it has fewer than one node per eligible reservation plus the refs node.
+    /// Places `batch` in every eligible reservation, or returns the number of eligible
+    /// reservations (batch untouched) when it has fewer than one node per eligible reservation
+    /// plus the refs node.
     ///
     /// Bound: one pass over `scan_bound()` reservations, one pass over the
     /// batch, and at most one docked-tail traversal per inserted node.
     ///
     /// # Safety
     /// The caller owns the unfinalised chain of `batch`.
-    unsafe fn try_place(&self, batch: Batch) -> bool {
+    unsafe fn try_place(&self, batch: Batch) -> Result<(), usize> {
         // I2: pairs with the fence after every publication; our unlinks (sequenced before the
         // retire) are ordered before the scan below.
         fence(Ordering::SeqCst);
         let registry = self.domain().state().registry();
         let refs = batch.tail;
         let mut cursor = batch.front;
-        for tid in 0..registry.scan_bound() {
+        let mut eligible_count = 0;
+        let bound = registry.scan_bound();
+        for tid in 0..bound {
             let Some(slots) = registry.slots(tid) else {
                 continue;
             };
             if !eligible(slots.reservation(), batch.min_birth) {
                 continue;
             }
+            eligible_count += 1;
             if cursor == refs {
-                return false;
+                // Too few nodes: count the rest of the eligible reservations for the caller.
+                for tid in tid + 1..bound {
+                    if registry
+                        .slots(tid)
+                        .is_some_and(|slots| eligible(slots.reservation(), batch.min_birth))
+                    {
+                        eligible_count += 1;
+                    }
+                }
+                return Err(eligible_count);
             }
             // SAFETY: `cursor` is a non-refs member of the owned chain.
             let node = unsafe { &*cursor };
@@ -202,7 +250,7 @@ impl Local {
         if previous.wrapping_add(inserted).wrapping_sub(REFS_BIAS) == 0 {
             self.push_free(refs);
         }
-        true
+        Ok(())
     }
 
     /// Inserts `node` at the head of `reservation`'s list; returns whether it stayed there
