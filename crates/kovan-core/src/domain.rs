@@ -17,7 +17,7 @@ pub struct RegistryFull;
 
 /// The era a domain's clock starts at. Era 0 is never an era: a reservation holding it has
 /// nothing reserved.
-pub const FIRST_ERA: u64 = 1;
+const FIRST_ERA: u64 = 1;
 
 /// How often a claim retries one bitmap word whose set bit another claimer took first.
 const CLAIM_TRIES_PER_WORD: usize = 2;

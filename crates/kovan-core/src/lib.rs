@@ -25,7 +25,7 @@ mod slots;
 pub mod sync;
 mod word_pair;
 
-pub use domain::{DomainState, FIRST_ERA, Registry, RegistryFull};
+pub use domain::{DomainState, Registry, RegistryFull};
 pub use slots::{
     ListHead, ListNode, MAX_PAGES, MAX_THREADS, Reservation, SLOTS_PER_PAGE, SlotPage, ThreadSlots,
 };

@@ -433,7 +433,7 @@ impl Guard {
     /// back to a pool). Readers need no protected load for such a resource: loading its pointer
     /// under a guard is enough.
     ///
-    /// `f` waits like a retired node born at the first era, so every reservation active when
+    /// `f` waits like a retired node born before the first era, so every reservation active when
     /// its batch is placed holds it, and it runs, on whichever thread frees that batch, after
     /// each of them was released (its thread pinned again after the era moved, flushed or
     /// exited). Deferred functions gather in a batch of their own, placed like a node batch

@@ -63,7 +63,7 @@ pub(crate) struct Local {
     /// Batch length at which the next placement is tried.
     place_at: Cell<usize>,
     /// Deferred-function records: a batch of their own, so that the reservations they all hold
-    /// (they are born at the first era) do not also hold ordinary nodes.
+    /// (born at era 0, below every published era) do not also hold ordinary nodes.
     deferred: Cell<Batch>,
     /// Deferred batch length at which its next placement is tried.
     deferred_place_at: Cell<usize>,

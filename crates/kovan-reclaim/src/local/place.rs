@@ -41,7 +41,7 @@ impl Local {
     }
 
     /// Adds a deferred-function record to the deferred batch; places it when it is due. The
-    /// record is born at the first era, so every active reservation is eligible for it.
+    /// record is born at era 0, below every published era, so every active reservation is eligible for it.
     ///
     /// # Safety
     /// As for [`retire`](Self::retire), for a record that no reader can reach at all.
