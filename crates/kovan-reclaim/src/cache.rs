@@ -267,15 +267,21 @@ impl Domain {
     /// use kovan_reclaim::Domain;
     ///
     /// let domain = Arc::new(Domain::new());
-    /// let shared = AtomicPtr::new(std::ptr::null_mut::<u32>());
-    /// std::thread::scope(|scope| {
-    ///     for _ in 0..2 {
-    ///         scope.spawn(|| {
+    /// let shared = Arc::new(AtomicPtr::new(std::ptr::null_mut::<u32>()));
+    /// let threads: Vec<_> = (0..2)
+    ///     .map(|_| {
+    ///         let (domain, shared) = (Arc::clone(&domain), Arc::clone(&shared));
+    ///         std::thread::spawn(move || {
     ///             let guard = domain.pin();
     ///             assert!(guard.protect(&shared, Ordering::Acquire).is_null());
-    ///         });
-    ///     }
-    /// });
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for thread in threads {
+    ///     // `join`, not a scope: a scope may return before a thread's thread-local
+    ///     // destructors, where its cached handle is released, have run.
+    ///     thread.join().unwrap();
+    /// }
     /// // Both threads exited: their cached handles are released.
     /// assert_eq!(domain.stats().registered_threads, 0);
     /// ```

@@ -74,13 +74,17 @@ impl Batch {
             } else {
                 &mut nodes
             };
-            header.set_batch_next(batch.front);
-            *batch = Batch {
-                front: node,
-                tail: if batch.is_empty() { node } else { batch.tail },
-                len: batch.len + 1,
-                min_birth: batch.min_birth.min(birth),
-            };
+            // Appended at the tail: each chain keeps the order it had.
+            header.set_batch_next(ptr::null_mut());
+            if batch.is_empty() {
+                batch.front = node;
+            } else {
+                // SAFETY: the tail is a member of the same owned chain.
+                unsafe { &*batch.tail }.set_batch_next(node);
+            }
+            batch.tail = node;
+            batch.len += 1;
+            batch.min_birth = batch.min_birth.min(birth);
             node = next;
         }
         (nodes, records)
@@ -119,7 +123,7 @@ mod tests {
             }
             births
         };
-        assert_eq!(members(nodes), [7, 3, 5]);
+        assert_eq!(members(nodes), [5, 3, 7]);
         assert_eq!(members(records), [DEFERRED_BIRTH_ERA, DEFERRED_BIRTH_ERA]);
         for header in headers {
             // SAFETY: allocated above, freed once.
