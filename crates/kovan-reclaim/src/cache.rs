@@ -80,8 +80,9 @@ fn claim(cell: &AtomicPtr<()>) -> Option<LocalHandle> {
 pub(crate) fn claim_all(domain: &Domain) -> Vec<LocalHandle> {
     let registry = domain.state().registry();
     let mut claimed = Vec::new();
+    // Highest id first, so that popping exits them in id order.
     #[cfg(not(kovan_mutant = "domain_drop_keeps_cached_handles"))]
-    for tid in 0..registry.scan_bound() {
+    for tid in (0..registry.scan_bound()).rev() {
         if let Some(handle) = registry
             .slots(tid)
             .and_then(|slots| claim(slots.cached_handle()))
@@ -110,10 +111,14 @@ pub(crate) fn release_claimed_then_drain(domain: &Domain, mut claimed: Vec<Local
             }
         }
     }
-    // Mutant: a panicking exit unwinds past the other handles and the drain.
+    // Mutant: a panicking exit unwinds past the other handles (left unexited, as when the drop
+    // claimed and exited them one at a time) and the drain.
     #[cfg(kovan_mutant = "domain_drop_stops_on_panic")]
     {
-        claimed.into_iter().for_each(drop);
+        let mut claimed = mem::ManuallyDrop::new(claimed);
+        while let Some(handle) = claimed.pop() {
+            drop(handle);
+        }
         return domain.drain();
     }
     #[cfg(not(kovan_mutant = "domain_drop_stops_on_panic"))]
