@@ -12,14 +12,14 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::marker::PhantomData;
-use core::mem::{self, ManuallyDrop};
+use core::mem;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 
 use kovan_core::sync::{AtomicPtr, Ordering};
 
 use crate::domain::Domain;
-use crate::handle::{Guard, HandleBox, LocalHandle};
+use crate::handle::{FoundHandle, Guard, HandleBox, LocalHandle};
 
 #[cfg(feature = "shuttle")]
 use kovan_core::sync::thread_local;
@@ -210,31 +210,15 @@ fn lookup(domain: &Arc<Domain>) -> Option<NonNull<HandleBox>> {
 /// `domain` if its exit is running (a destructor it runs pins again), else a temporary one.
 #[cold]
 #[inline(never)]
-fn teardown_handle(domain: &Arc<Domain>) -> TeardownHandle {
+fn teardown_handle(domain: &Arc<Domain>) -> FoundHandle {
     if let Some(exiting) = crate::default::exiting_cached_handle(domain) {
         // SAFETY: that handle's exit runs on this thread and outlives the caller's use.
-        return TeardownHandle::Exiting(unsafe { LocalHandle::view(exiting) });
+        return FoundHandle::View(unsafe { LocalHandle::view(exiting) });
     }
-    TeardownHandle::Temporary(
+    FoundHandle::Temporary(
         LocalHandle::new_temporary(Arc::clone(domain))
             .unwrap_or_else(|full| panic!("kovan: {full}")),
     )
-}
-
-enum TeardownHandle {
-    Exiting(ManuallyDrop<LocalHandle>),
-    Temporary(LocalHandle),
-}
-
-impl Deref for TeardownHandle {
-    type Target = LocalHandle;
-
-    fn deref(&self) -> &LocalHandle {
-        match self {
-            TeardownHandle::Exiting(view) => view,
-            TeardownHandle::Temporary(handle) => handle,
-        }
-    }
 }
 
 /// A guard pinned through [`Domain::pin`]: a [`Guard`] that cannot outlive its domain.

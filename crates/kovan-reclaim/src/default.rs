@@ -1,12 +1,10 @@
 //! The process-wide default domain and the thread-local default handle (feature `std`).
 
 use core::cell::Cell;
-use core::mem::ManuallyDrop;
-use core::ops::Deref;
 use core::ptr::NonNull;
 
 use crate::domain::Domain;
-use crate::handle::{Guard, HandleBox, LocalHandle};
+use crate::handle::{FoundHandle, Guard, HandleBox, LocalHandle};
 use crate::header::NodeHeader;
 use crate::owned::OwnedGuard;
 use crate::reclaim::Destructor;
@@ -163,37 +161,20 @@ impl Drop for ThreadHandle {
 /// this call), or after its teardown began the exiting one of this thread, or a temporary one.
 #[cold]
 #[inline(never)]
-fn slow_handle() -> SlowHandle {
+fn slow_handle() -> FoundHandle {
     if let Ok(inner) = HANDLE.try_with(|handle| handle.0.raw()) {
         let _ = LIVE.try_with(|live| live.set(Some(inner)));
         // SAFETY: the thread-local handle, alive until this thread's teardown, which cannot
         // start during the call.
-        return SlowHandle::View(unsafe { LocalHandle::view(inner) });
+        return FoundHandle::View(unsafe { LocalHandle::view(inner) });
     }
     // `try_with`: shuttle's thread-locals, unlike this const one of std's, are gone after the
     // thread's teardown.
     match EXITING.try_with(Cell::get).ok().flatten() {
         // SAFETY: set only while that handle's exit runs on this thread, and put back before
         // its state is freed (`run_exit`).
-        Some(exiting) => SlowHandle::View(unsafe { LocalHandle::view(exiting) }),
-        None => SlowHandle::Temporary(register_default()),
-    }
-}
-
-/// A handle that [`slow_handle`] found (a view of one this thread owns elsewhere) or made.
-enum SlowHandle {
-    View(ManuallyDrop<LocalHandle>),
-    Temporary(LocalHandle),
-}
-
-impl Deref for SlowHandle {
-    type Target = LocalHandle;
-
-    fn deref(&self) -> &LocalHandle {
-        match self {
-            SlowHandle::View(view) => view,
-            SlowHandle::Temporary(handle) => handle,
-        }
+        Some(exiting) => FoundHandle::View(unsafe { LocalHandle::view(exiting) }),
+        None => FoundHandle::Temporary(register_default()),
     }
 }
 

@@ -315,6 +315,26 @@ unsafe fn exit_and_free(inner: NonNull<HandleBox>) {
     drop(free);
 }
 
+/// A handle found for a call off the thread-local fast paths: a view of one this thread owns
+/// elsewhere (an exiting handle, the thread-local one), or a temporary one the call owns.
+#[cfg(all(feature = "std", not(kovan_loom)))]
+pub(crate) enum FoundHandle {
+    View(ManuallyDrop<LocalHandle>),
+    Temporary(LocalHandle),
+}
+
+#[cfg(all(feature = "std", not(kovan_loom)))]
+impl core::ops::Deref for FoundHandle {
+    type Target = LocalHandle;
+
+    fn deref(&self) -> &LocalHandle {
+        match self {
+            FoundHandle::View(view) => view,
+            FoundHandle::Temporary(handle) => handle,
+        }
+    }
+}
+
 impl fmt::Debug for LocalHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalHandle")
