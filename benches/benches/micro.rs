@@ -81,7 +81,7 @@ fn drain<S: Smr>(smr: &S, local: &mut S::Local, times: usize) {
 struct Slot<S: Smr> {
     smr: S,
     local: S::Local,
-    link: S::Link,
+    link: S::Link<()>,
 }
 
 impl<S: Smr> Slot<S> {

@@ -6,7 +6,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering, fence};
 use std::sync::{Arc, Mutex};
 
-use crate::smr::{Node, SLOTS, Smr, is_marked, unmarked};
+use crate::smr::{Ext, Node, SLOTS, Smr, is_marked, unmarked};
 use crate::workloads::{Config, Outcome, Workload};
 
 // =====================================================================================
@@ -85,12 +85,14 @@ impl<S: Smr> Library for Lib<S> {
 /// links with tag bits, `Guard::defer_destroy`.
 pub struct Crossbeam;
 
-fn cb_shared<'g>(p: *mut Node<Crossbeam>) -> crossbeam_epoch::Shared<'g, Node<Crossbeam>> {
-    crossbeam_epoch::Shared::from(unmarked(p) as *const Node<Crossbeam>)
+fn cb_shared<'g, E: Ext>(
+    p: *mut Node<Crossbeam, E>,
+) -> crossbeam_epoch::Shared<'g, Node<Crossbeam, E>> {
+    crossbeam_epoch::Shared::from(unmarked(p) as *const Node<Crossbeam, E>)
         .with_tag(usize::from(is_marked(p)))
 }
 
-fn cb_raw(s: crossbeam_epoch::Shared<'_, Node<Crossbeam>>) -> *mut Node<Crossbeam> {
+fn cb_raw<E: Ext>(s: crossbeam_epoch::Shared<'_, Node<Crossbeam, E>>) -> *mut Node<Crossbeam, E> {
     let p = s.as_raw().cast_mut();
     if s.tag() != 0 {
         crate::smr::marked(p)
@@ -102,7 +104,7 @@ fn cb_raw(s: crossbeam_epoch::Shared<'_, Node<Crossbeam>>) -> *mut Node<Crossbea
 impl Smr for Crossbeam {
     const NAME: &'static str = "crossbeam-epoch";
     type Header = ();
-    type Link = crossbeam_epoch::Atomic<Node<Self>>;
+    type Link<E: Ext> = crossbeam_epoch::Atomic<Node<Self, E>>;
     type Local = ();
     type Guard<'a> = crossbeam_epoch::Guard;
 
@@ -113,7 +115,7 @@ impl Smr for Crossbeam {
         crate::sysinfo::dependency_version("crossbeam-epoch")
     }
     fn header() {}
-    fn link(p: *mut Node<Self>) -> Self::Link {
+    fn link<E: Ext>(p: *mut Node<Self, E>) -> Self::Link<E> {
         let a = crossbeam_epoch::Atomic::null();
         a.store(cb_shared(p), Ordering::Relaxed);
         a
@@ -123,28 +125,36 @@ impl Smr for Crossbeam {
         crossbeam_epoch::pin()
     }
     #[inline]
-    fn protect(g: &mut Self::Guard<'_>, _slot: usize, link: &Self::Link) -> *mut Node<Self> {
+    fn protect<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        _slot: usize,
+        link: &Self::Link<E>,
+    ) -> *mut Node<Self, E> {
         cb_raw(link.load(Ordering::Acquire, g))
     }
     #[inline]
-    fn load(g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut Node<Self> {
+    fn load<E: Ext>(g: &mut Self::Guard<'_>, link: &Self::Link<E>) -> *mut Node<Self, E> {
         cb_raw(link.load(Ordering::Acquire, g))
     }
     #[inline]
-    fn store(link: &Self::Link, p: *mut Node<Self>) {
+    fn store<E: Ext>(link: &Self::Link<E>, p: *mut Node<Self, E>) {
         link.store(cb_shared(p), Ordering::Release);
     }
     #[inline]
-    fn swap(g: &mut Self::Guard<'_>, link: &Self::Link, p: *mut Node<Self>) -> *mut Node<Self> {
+    fn swap<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        link: &Self::Link<E>,
+        p: *mut Node<Self, E>,
+    ) -> *mut Node<Self, E> {
         cb_raw(link.swap(cb_shared(p), Ordering::AcqRel, g))
     }
     #[inline]
-    fn cas(
+    fn cas<E: Ext>(
         g: &mut Self::Guard<'_>,
-        link: &Self::Link,
-        current: *mut Node<Self>,
-        new: *mut Node<Self>,
-    ) -> Result<(), *mut Node<Self>> {
+        link: &Self::Link<E>,
+        current: *mut Node<Self, E>,
+        new: *mut Node<Self, E>,
+    ) -> Result<(), *mut Node<Self, E>> {
         link.compare_exchange(
             cb_shared(current),
             cb_shared(new),
@@ -156,7 +166,7 @@ impl Smr for Crossbeam {
         .map_err(|e| cb_raw(e.current))
     }
     #[inline]
-    unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>) {
+    unsafe fn retire<E: Ext>(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self, E>) {
         // SAFETY: `p` is unlinked and retired once; it was allocated as a `Box`, which is what
         // `Owned` uses, so `defer_destroy` may drop it once no pinned thread can see it.
         unsafe { g.defer_destroy(cb_shared(p)) }
@@ -178,7 +188,7 @@ pub struct Seize {
 impl Smr for Seize {
     const NAME: &'static str = "seize";
     type Header = ();
-    type Link = AtomicPtr<Node<Self>>;
+    type Link<E: Ext> = AtomicPtr<Node<Self, E>>;
     type Local = ();
     type Guard<'a> = seize::LocalGuard<'a>;
 
@@ -191,7 +201,7 @@ impl Smr for Seize {
         crate::sysinfo::dependency_version("seize")
     }
     fn header() {}
-    fn link(p: *mut Node<Self>) -> Self::Link {
+    fn link<E: Ext>(p: *mut Node<Self, E>) -> Self::Link<E> {
         AtomicPtr::new(p)
     }
     fn local(&self) {}
@@ -199,43 +209,51 @@ impl Smr for Seize {
         self.collector.enter()
     }
     #[inline]
-    fn protect(g: &mut Self::Guard<'_>, _slot: usize, link: &Self::Link) -> *mut Node<Self> {
+    fn protect<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        _slot: usize,
+        link: &Self::Link<E>,
+    ) -> *mut Node<Self, E> {
         seize::Guard::protect(g, link, Ordering::Acquire)
     }
     #[inline]
-    fn load(g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut Node<Self> {
+    fn load<E: Ext>(g: &mut Self::Guard<'_>, link: &Self::Link<E>) -> *mut Node<Self, E> {
         seize::Guard::protect(g, link, Ordering::Acquire)
     }
     #[inline]
-    fn store(link: &Self::Link, p: *mut Node<Self>) {
+    fn store<E: Ext>(link: &Self::Link<E>, p: *mut Node<Self, E>) {
         link.store(p, Ordering::Release);
     }
     #[inline]
-    fn swap(g: &mut Self::Guard<'_>, link: &Self::Link, p: *mut Node<Self>) -> *mut Node<Self> {
+    fn swap<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        link: &Self::Link<E>,
+        p: *mut Node<Self, E>,
+    ) -> *mut Node<Self, E> {
         seize::Guard::swap(g, link, p, Ordering::AcqRel)
     }
     #[inline]
-    fn cas(
+    fn cas<E: Ext>(
         g: &mut Self::Guard<'_>,
-        link: &Self::Link,
-        current: *mut Node<Self>,
-        new: *mut Node<Self>,
-    ) -> Result<(), *mut Node<Self>> {
+        link: &Self::Link<E>,
+        current: *mut Node<Self, E>,
+        new: *mut Node<Self, E>,
+    ) -> Result<(), *mut Node<Self, E>> {
         seize::Guard::compare_exchange(g, link, current, new, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| ())
     }
     #[inline]
-    unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>) {
+    unsafe fn retire<E: Ext>(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self, E>) {
         // SAFETY: `p` is unlinked (no thread that enters later can reach it), retired once, and
         // was allocated with `Box`, which is what `reclaim::boxed` frees.
-        unsafe { seize::Guard::defer_retire(g, p, seize::reclaim::boxed::<Node<Self>>) }
+        unsafe { seize::Guard::defer_retire(g, p, seize::reclaim::boxed::<Node<Self, E>>) }
     }
     #[inline]
-    unsafe fn retire_unpinned(&self, _local: &mut (), p: *mut Node<Self>) {
+    unsafe fn retire_unpinned<E: Ext>(&self, _local: &mut (), p: *mut Node<Self, E>) {
         // SAFETY: as in `retire`; `Collector::retire` is the guard-free form.
         unsafe {
             self.collector
-                .retire(p, seize::reclaim::boxed::<Node<Self>>)
+                .retire(p, seize::reclaim::boxed::<Node<Self, E>>)
         }
     }
     fn flush(&self, _local: &mut ()) {
@@ -252,15 +270,22 @@ pub struct Haphazard;
 /// A haphazard "critical section": the thread's hazard pointers, reset when the operation ends.
 pub struct HpGuard<'a> {
     hps: &'a mut [haphazard::HazardPointer<'static>; SLOTS],
-    used: u8,
+    /// Bit `i`: slot `i` was used. Only those are reset, so that an operation pays for the
+    /// slots it used, not for all [`SLOTS`].
+    used: u64,
 }
+
+const _: () = assert!(
+    SLOTS <= u64::BITS as usize,
+    "HpGuard::used has one bit per slot"
+);
 
 impl Drop for HpGuard<'_> {
     fn drop(&mut self) {
-        for (i, hp) in self.hps.iter_mut().enumerate() {
-            if self.used & (1 << i) != 0 {
-                hp.reset_protection();
-            }
+        let mut used = self.used;
+        while used != 0 {
+            self.hps[used.trailing_zeros() as usize].reset_protection();
+            used &= used - 1;
         }
     }
 }
@@ -269,7 +294,7 @@ impl Smr for Haphazard {
     const NAME: &'static str = "haphazard";
     const HAS_PIN: bool = false;
     type Header = ();
-    type Link = AtomicPtr<Node<Self>>;
+    type Link<E: Ext> = AtomicPtr<Node<Self, E>>;
     type Local = [haphazard::HazardPointer<'static>; SLOTS];
     type Guard<'a> = HpGuard<'a>;
 
@@ -291,8 +316,12 @@ impl Smr for Haphazard {
         }
     }
     #[inline]
-    fn protect(g: &mut Self::Guard<'_>, slot: usize, link: &Self::Link) -> *mut Node<Self> {
-        g.used |= 1 << slot;
+    fn protect<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        slot: usize,
+        link: &Self::Link<E>,
+    ) -> *mut Node<Self, E> {
+        g.used |= 1u64 << slot;
         let hp = &mut g.hps[slot];
         let mut w = link.load(Ordering::Relaxed);
         loop {
@@ -317,12 +346,12 @@ impl Smr for Haphazard {
         }
     }
     #[inline]
-    unsafe fn retire(&self, _g: &mut Self::Guard<'_>, p: *mut Node<Self>) {
+    unsafe fn retire<E: Ext>(&self, _g: &mut Self::Guard<'_>, p: *mut Node<Self, E>) {
         // SAFETY: the caller's contract; hazard pointers retire without a guard.
         unsafe { hp_retire(p) }
     }
     #[inline]
-    unsafe fn retire_unpinned(&self, _local: &mut Self::Local, p: *mut Node<Self>) {
+    unsafe fn retire_unpinned<E: Ext>(&self, _local: &mut Self::Local, p: *mut Node<Self, E>) {
         // SAFETY: the caller's contract.
         unsafe { hp_retire(p) }
     }
@@ -338,9 +367,11 @@ impl Smr for Haphazard {
 /// `p` is unlinked (no new hazard can validate it), retired once, valid until reclaimed, and
 /// Box-allocated (`P = Box<Node>`).
 #[inline]
-unsafe fn hp_retire(p: *mut Node<Haphazard>) {
+unsafe fn hp_retire<E: Ext>(p: *mut Node<Haphazard, E>) {
     // SAFETY: the caller's contract.
-    unsafe { haphazard::Domain::global().retire_ptr::<Node<Haphazard>, Box<Node<Haphazard>>>(p) };
+    unsafe {
+        haphazard::Domain::global().retire_ptr::<Node<Haphazard, E>, Box<Node<Haphazard, E>>>(p)
+    };
 }
 
 // ---------------------------------------------------------------- leak baseline
@@ -352,10 +383,30 @@ pub struct Leak {
     graveyard: Arc<Mutex<Vec<LeakedPtr>>>,
 }
 
-struct LeakedPtr(*mut Node<Leak>);
+/// A retired node of any extension, with the function that frees it as its own type.
+struct LeakedPtr {
+    node: *mut u8,
+    free: unsafe fn(*mut u8),
+}
 // SAFETY: the pointer is only dereferenced (freed) by `Leak::drop`, after every thread that could
 // see the node has been joined.
 unsafe impl Send for LeakedPtr {}
+
+impl LeakedPtr {
+    fn new<E: Ext>(p: *mut Node<Leak, E>) -> Self {
+        /// # Safety
+        ///
+        /// `p` is a `Node<Leak, E>` of [`Node::alloc_ext`] that nobody else can reach.
+        unsafe fn free<E: Ext>(p: *mut u8) {
+            // SAFETY: the caller's contract.
+            unsafe { Node::free(p.cast::<Node<Leak, E>>()) }
+        }
+        LeakedPtr {
+            node: p.cast(),
+            free: free::<E>,
+        }
+    }
+}
 
 /// Per-thread buffer of retired pointers; handed to the instance when the thread drops it.
 pub struct LeakLocal {
@@ -376,7 +427,7 @@ impl Drop for Leak {
         for p in g.drain(..) {
             // SAFETY: every retired node is unlinked and, now that the instance is dropped, no
             // thread of the measurement is running.
-            unsafe { Node::free(p.0) };
+            unsafe { (p.free)(p.node) };
         }
     }
 }
@@ -384,7 +435,7 @@ impl Drop for Leak {
 impl Smr for Leak {
     const NAME: &'static str = "leak";
     type Header = ();
-    type Link = AtomicPtr<Node<Self>>;
+    type Link<E: Ext> = AtomicPtr<Node<Self, E>>;
     type Local = LeakLocal;
     type Guard<'a> = &'a mut LeakLocal;
 
@@ -408,12 +459,16 @@ impl Smr for Leak {
         local
     }
     #[inline]
-    fn protect(_g: &mut Self::Guard<'_>, _slot: usize, link: &Self::Link) -> *mut Node<Self> {
+    fn protect<E: Ext>(
+        _g: &mut Self::Guard<'_>,
+        _slot: usize,
+        link: &Self::Link<E>,
+    ) -> *mut Node<Self, E> {
         link.load(Ordering::Acquire)
     }
     #[inline]
-    unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>) {
-        g.buf.push(LeakedPtr(p));
+    unsafe fn retire<E: Ext>(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self, E>) {
+        g.buf.push(LeakedPtr::new(p));
     }
     fn flush(&self, _local: &mut LeakLocal) {}
 }

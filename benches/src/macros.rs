@@ -20,7 +20,7 @@ macro_rules! impl_kovan_like {
             const NAME: &'static str = stringify!($krate);
             const KOVAN_LIKE: bool = true;
             type Header = $krate::RetiredNode;
-            type Link = $krate::Atomic<$crate::smr::Node<Self>>;
+            type Link<E: $crate::smr::Ext> = $krate::Atomic<$crate::smr::Node<Self, E>>;
             type Local = ();
             type Guard<'a> = $krate::Guard;
 
@@ -34,7 +34,7 @@ macro_rules! impl_kovan_like {
                 // Stamps the birth epoch now, at allocation, before the node can be reached.
                 $krate::RetiredNode::new()
             }
-            fn link(p: *mut $crate::smr::Node<Self>) -> Self::Link {
+            fn link<E: $crate::smr::Ext>(p: *mut $crate::smr::Node<Self, E>) -> Self::Link<E> {
                 $krate::Atomic::new(p)
             }
             fn local(&self) {}
@@ -42,44 +42,47 @@ macro_rules! impl_kovan_like {
                 $krate::pin()
             }
             #[inline]
-            fn protect(
+            fn protect<E: $crate::smr::Ext>(
                 g: &mut Self::Guard<'_>,
                 _slot: usize,
-                link: &Self::Link,
-            ) -> *mut $crate::smr::Node<Self> {
+                link: &Self::Link<E>,
+            ) -> *mut $crate::smr::Node<Self, E> {
                 link.load(::std::sync::atomic::Ordering::Acquire, g)
                     .as_raw()
             }
             #[inline]
-            fn load(g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut $crate::smr::Node<Self> {
+            fn load<E: $crate::smr::Ext>(
+            g: &mut Self::Guard<'_>,
+            link: &Self::Link<E>,
+        ) -> *mut $crate::smr::Node<Self, E> {
                 // 0.1.12 has no unprotected load: `Atomic::load` is the only way to read a link.
                 link.load(::std::sync::atomic::Ordering::Acquire, g)
                     .as_raw()
             }
             #[inline]
-            fn store(link: &Self::Link, p: *mut $crate::smr::Node<Self>) {
+            fn store<E: $crate::smr::Ext>(link: &Self::Link<E>, p: *mut $crate::smr::Node<Self, E>) {
                 // SAFETY: `p` is a node pointer (possibly marked) or null; `Shared` is a plain word.
                 let s = unsafe { $krate::Shared::from_raw(p) };
                 link.store(s, ::std::sync::atomic::Ordering::Release);
             }
             #[inline]
-            fn swap(
+            fn swap<E: $crate::smr::Ext>(
                 g: &mut Self::Guard<'_>,
-                link: &Self::Link,
-                p: *mut $crate::smr::Node<Self>,
-            ) -> *mut $crate::smr::Node<Self> {
+                link: &Self::Link<E>,
+                p: *mut $crate::smr::Node<Self, E>,
+            ) -> *mut $crate::smr::Node<Self, E> {
                 // SAFETY: as in `store`.
                 let s = unsafe { $krate::Shared::from_raw(p) };
                 link.swap(s, ::std::sync::atomic::Ordering::AcqRel, g)
                     .as_raw()
             }
             #[inline]
-            fn cas(
+            fn cas<E: $crate::smr::Ext>(
                 g: &mut Self::Guard<'_>,
-                link: &Self::Link,
-                current: *mut $crate::smr::Node<Self>,
-                new: *mut $crate::smr::Node<Self>,
-            ) -> Result<(), *mut $crate::smr::Node<Self>> {
+                link: &Self::Link<E>,
+                current: *mut $crate::smr::Node<Self, E>,
+                new: *mut $crate::smr::Node<Self, E>,
+            ) -> Result<(), *mut $crate::smr::Node<Self, E>> {
                 // SAFETY: as in `store`.
                 let (c, n) = unsafe {
                     (
@@ -98,13 +101,21 @@ macro_rules! impl_kovan_like {
                 .map_err(|s| s.as_raw())
             }
             #[inline]
-            unsafe fn retire(&self, _g: &mut Self::Guard<'_>, p: *mut $crate::smr::Node<Self>) {
+            unsafe fn retire<E: $crate::smr::Ext>(
+                &self,
+                _g: &mut Self::Guard<'_>,
+                p: *mut $crate::smr::Node<Self, E>,
+            ) {
                 // SAFETY: `Node` is `#[repr(C)]` with `RetiredNode` first, Box-allocated, unlinked
                 // and retired once (the caller's contract).
                 unsafe { $krate::retire(p) }
             }
             #[inline]
-            unsafe fn retire_unpinned(&self, _local: &mut (), p: *mut $crate::smr::Node<Self>) {
+            unsafe fn retire_unpinned<E: $crate::smr::Ext>(
+                &self,
+                _local: &mut (),
+                p: *mut $crate::smr::Node<Self, E>,
+            ) {
                 // SAFETY: as in `retire`; kovan's `retire` needs no guard.
                 unsafe { $krate::retire(p) }
             }
@@ -127,32 +138,35 @@ macro_rules! impl_kovan_like {
 /// baseline frees nothing): `link`, `load`, `store`, `swap` and `cas`, to expand inside the impl.
 macro_rules! atomic_ptr_links {
     () => {
-        fn link(p: *mut $crate::smr::Node<Self>) -> Self::Link {
+        fn link<E: $crate::smr::Ext>(p: *mut $crate::smr::Node<Self, E>) -> Self::Link<E> {
             ::std::sync::atomic::AtomicPtr::new(p)
         }
         #[inline]
-        fn load(_g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut $crate::smr::Node<Self> {
+        fn load<E: $crate::smr::Ext>(
+            _g: &mut Self::Guard<'_>,
+            link: &Self::Link<E>,
+        ) -> *mut $crate::smr::Node<Self, E> {
             link.load(::std::sync::atomic::Ordering::Acquire)
         }
         #[inline]
-        fn store(link: &Self::Link, p: *mut $crate::smr::Node<Self>) {
+        fn store<E: $crate::smr::Ext>(link: &Self::Link<E>, p: *mut $crate::smr::Node<Self, E>) {
             link.store(p, ::std::sync::atomic::Ordering::Release);
         }
         #[inline]
-        fn swap(
+        fn swap<E: $crate::smr::Ext>(
             _g: &mut Self::Guard<'_>,
-            link: &Self::Link,
-            p: *mut $crate::smr::Node<Self>,
-        ) -> *mut $crate::smr::Node<Self> {
+            link: &Self::Link<E>,
+            p: *mut $crate::smr::Node<Self, E>,
+        ) -> *mut $crate::smr::Node<Self, E> {
             link.swap(p, ::std::sync::atomic::Ordering::AcqRel)
         }
         #[inline]
-        fn cas(
+        fn cas<E: $crate::smr::Ext>(
             _g: &mut Self::Guard<'_>,
-            link: &Self::Link,
-            current: *mut $crate::smr::Node<Self>,
-            new: *mut $crate::smr::Node<Self>,
-        ) -> Result<(), *mut $crate::smr::Node<Self>> {
+            link: &Self::Link<E>,
+            current: *mut $crate::smr::Node<Self, E>,
+            new: *mut $crate::smr::Node<Self, E>,
+        ) -> Result<(), *mut $crate::smr::Node<Self, E>> {
             link.compare_exchange(
                 current,
                 new,

@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use kovan::Stats;
 
-/// Number of protection slots a guard must offer (Harris–Michael lists need three:
-/// `prev`, `cur` and `next`). Only hazard-pointer libraries care about slots.
-pub const SLOTS: usize = 3;
+/// Number of protection slots a guard must offer: the skip list keeps its predecessor and
+/// successor protected at every level ([`crate::ds::SKIP_HEIGHT`] levels) until its update is
+/// done (Harris–Michael lists need three: `prev`, `cur` and `next`). Only hazard-pointer
+/// libraries care about slots.
+pub const SLOTS: usize = 2 * crate::ds::SKIP_HEIGHT;
 
 /// The low pointer bit used as the Harris "marked for deletion" flag.
 const MARK: usize = 1;
@@ -38,6 +40,11 @@ pub fn marked<T>(p: *mut T) -> *mut T {
     p.map_addr(|a| a | MARK)
 }
 
+/// What a structure may append to [`Node`] (`()` for every structure but the skip list, whose
+/// node carries its tower of upper-level links).
+pub trait Ext: Send + Sync + 'static {}
+impl<E: Send + Sync + 'static> Ext for E {}
+
 /// A safe-memory-reclamation scheme, as seen by the benchmark.
 ///
 /// Pointer words handled through this trait may carry the mark bit ([`marked`]); every
@@ -56,8 +63,8 @@ pub trait Smr: Sized + Send + Sync + 'static {
 
     /// Header a node must embed at offset 0 for this library (`()` when none is needed).
     type Header: Send + Sync;
-    /// Atomic pointer to a [`Node`], in the library's own atomic-pointer type.
-    type Link: Send + Sync;
+    /// Atomic pointer to a [`Node`] with extension `E`, in the library's own atomic-pointer type.
+    type Link<E: Ext>: Send + Sync;
     /// Per-thread state, created outside the timed region and reused for every operation.
     type Local;
     /// A critical section; dropping it ends the operation.
@@ -72,35 +79,43 @@ pub trait Smr: Sized + Send + Sync + 'static {
     /// A fresh header for a node being allocated now.
     fn header() -> Self::Header;
     /// A new link holding `p`.
-    fn link(p: *mut Node<Self>) -> Self::Link;
+    fn link<E: Ext>(p: *mut Node<Self, E>) -> Self::Link<E>;
     /// Per-thread state for the calling thread.
     fn local(&self) -> Self::Local;
     /// Enter a critical section.
     fn pin<'a>(&'a self, local: &'a mut Self::Local) -> Self::Guard<'a>;
     /// Protected load: the returned node (unmarked) stays allocated until the guard is dropped or
     /// `slot` is reused. Returns the full word, mark bit included.
-    fn protect(g: &mut Self::Guard<'_>, slot: usize, link: &Self::Link) -> *mut Node<Self>;
+    fn protect<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        slot: usize,
+        link: &Self::Link<E>,
+    ) -> *mut Node<Self, E>;
     /// A load through the library's API that does not need protection (the value is only
     /// compared, or read out of a node that is already protected and then validated).
-    fn load(g: &mut Self::Guard<'_>, link: &Self::Link) -> *mut Node<Self>;
+    fn load<E: Ext>(g: &mut Self::Guard<'_>, link: &Self::Link<E>) -> *mut Node<Self, E>;
     /// Store into a link of a node that is not yet published.
-    fn store(link: &Self::Link, p: *mut Node<Self>);
+    fn store<E: Ext>(link: &Self::Link<E>, p: *mut Node<Self, E>);
     /// Atomically replace the link's value, returning the previous word.
-    fn swap(g: &mut Self::Guard<'_>, link: &Self::Link, p: *mut Node<Self>) -> *mut Node<Self>;
-    /// Compare-and-swap; on failure returns the current word.
-    fn cas(
+    fn swap<E: Ext>(
         g: &mut Self::Guard<'_>,
-        link: &Self::Link,
-        current: *mut Node<Self>,
-        new: *mut Node<Self>,
-    ) -> Result<(), *mut Node<Self>>;
+        link: &Self::Link<E>,
+        p: *mut Node<Self, E>,
+    ) -> *mut Node<Self, E>;
+    /// Compare-and-swap; on failure returns the current word.
+    fn cas<E: Ext>(
+        g: &mut Self::Guard<'_>,
+        link: &Self::Link<E>,
+        current: *mut Node<Self, E>,
+        new: *mut Node<Self, E>,
+    ) -> Result<(), *mut Node<Self, E>>;
     /// Retire an unlinked node; it is freed (dropped as `Box<Node<Self>>`) once no guard can see it.
     ///
     /// # Safety
     ///
     /// `p` is unmarked, was allocated by [`Node::alloc`], is no longer reachable from any link, and
     /// is retired exactly once.
-    unsafe fn retire(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self>);
+    unsafe fn retire<E: Ext>(&self, g: &mut Self::Guard<'_>, p: *mut Node<Self, E>);
     /// Retire a node with no critical section open, the way the library's API allows it: kovan,
     /// seize and haphazard retire without a guard; by default, one `pin` around one `retire`
     /// (crossbeam-epoch's `defer_destroy` takes a guard). The micro-benchmarks time this call.
@@ -108,7 +123,7 @@ pub trait Smr: Sized + Send + Sync + 'static {
     /// # Safety
     ///
     /// As for [`Smr::retire`].
-    unsafe fn retire_unpinned(&self, local: &mut Self::Local, p: *mut Node<Self>) {
+    unsafe fn retire_unpinned<E: Ext>(&self, local: &mut Self::Local, p: *mut Node<Self, E>) {
         let mut g = self.pin(local);
         // SAFETY: the caller's contract is `retire`'s.
         unsafe { self.retire(&mut g, p) }
@@ -126,38 +141,51 @@ pub trait Smr: Sized + Send + Sync + 'static {
 /// The node type used by every data structure and workload, for every library.
 ///
 /// `#[repr(C)]` with the library header first: kovan requires its `RetiredNode` at offset 0.
+/// The extension `E` comes last, so that `Node<S>` (`E = ()`) is the same node for every
+/// workload that needs no more than one link.
 #[repr(C)]
-pub struct Node<S: Smr> {
+pub struct Node<S: Smr, E: Ext = ()> {
     hdr: S::Header,
-    /// Successor link (stack, queue, bucket list); unused by the single-pointer workloads.
-    pub next: S::Link,
-    /// Key (hash map) or sequence number.
+    /// Successor link (stack, queue, list; level 0 of the skip list); unused by the
+    /// single-pointer workloads.
+    pub next: S::Link<E>,
+    /// Key (sets) or sequence number.
     pub key: u64,
     /// Payload read by readers.
     pub value: u64,
     /// `None` for the micro-benchmarks, which time single calls and count nothing.
     counter: Option<&'static LiveCounter>,
+    /// What the structure appends (the skip list's tower).
+    pub ext: E,
 }
 
 impl<S: Smr> Node<S> {
     /// Allocate a node (one `Box`) and count it as live in `counter`.
     pub fn alloc(counter: &'static LiveCounter, key: u64, value: u64) -> *mut Self {
-        counter.inc();
-        Self::boxed(Some(counter), key, value)
+        Self::alloc_ext(counter, key, value, ())
     }
 
     /// Allocate a node that no counter tracks.
     pub fn alloc_uncounted(key: u64, value: u64) -> *mut Self {
-        Self::boxed(None, key, value)
+        Self::boxed(None, key, value, ())
+    }
+}
+
+impl<S: Smr, E: Ext> Node<S, E> {
+    /// Allocate a node with extension `ext` (one `Box`) and count it as live in `counter`.
+    pub fn alloc_ext(counter: &'static LiveCounter, key: u64, value: u64, ext: E) -> *mut Self {
+        counter.inc();
+        Self::boxed(Some(counter), key, value, ext)
     }
 
-    fn boxed(counter: Option<&'static LiveCounter>, key: u64, value: u64) -> *mut Self {
+    fn boxed(counter: Option<&'static LiveCounter>, key: u64, value: u64, ext: E) -> *mut Self {
         Box::into_raw(Box::new(Node {
             hdr: S::header(),
             next: S::link(ptr::null_mut()),
             key,
             value,
             counter,
+            ext,
         }))
     }
 
@@ -172,7 +200,7 @@ impl<S: Smr> Node<S> {
     }
 }
 
-impl<S: Smr> Drop for Node<S> {
+impl<S: Smr, E: Ext> Drop for Node<S, E> {
     fn drop(&mut self) {
         if let Some(c) = self.counter {
             c.dec();
@@ -180,10 +208,12 @@ impl<S: Smr> Drop for Node<S> {
     }
 }
 
-const SHARDS: usize = 16;
+/// Shards of a per-thread counter ([`LiveCounter`]; the set workloads' population).
+pub(crate) const SHARDS: usize = 16;
 
+/// One shard of a per-thread counter, alone on its cache lines.
 #[repr(align(128))]
-struct Padded(AtomicIsize);
+pub(crate) struct Padded(pub(crate) AtomicIsize);
 
 /// Exact count of live nodes of one measurement: incremented at allocation, decremented in
 /// `Node::drop`. Sharded per thread (one cache line per shard) so that counting does not add a
@@ -198,8 +228,9 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
+/// The calling thread's shard of every per-thread counter.
 #[inline]
-fn shard() -> usize {
+pub(crate) fn shard() -> usize {
     SHARD.with(|s| {
         let v = s.get();
         if v != usize::MAX {

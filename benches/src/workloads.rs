@@ -8,15 +8,15 @@
 
 use std::hint::black_box;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicIsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use kovan::Stats;
 
-use crate::ds::{HashMap, MsQueue, Treiber};
-use crate::smr::{LiveCounter, Node, Smr};
+use crate::ds::{HashMap, List, MsQueue, Set, SkipList, Treiber};
+use crate::smr::{LiveCounter, Node, Padded, SHARDS, Smr, shard};
 
 /// The workloads, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,10 +29,8 @@ pub enum Workload {
     Treiber,
     /// Michael–Scott queue: each iteration enqueues then dequeues.
     Queue,
-    /// Hash map, 90% get / 10% put (put = insert or remove, half each).
-    Map90,
-    /// Hash map, 50% insert / 50% remove.
-    Map50,
+    /// A set structure under an operation mix, keys uniform in its key range.
+    Set(Structure, Mix),
     /// Read-mostly with 16 threads on the machine's cores.
     Oversub,
     /// One reader stalled inside a critical section while two writers retire N nodes.
@@ -43,15 +41,114 @@ pub enum Workload {
     Churn,
 }
 
+/// The set structures of the set workloads (setbench's and smr-benchmark's shapes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Structure {
+    /// Hash map of Harris–Michael bucket lists, [`Config::map_keys`] keys.
+    Map,
+    /// One Harris–Michael list of 1,000 keys: a search visits about 250 nodes.
+    List1k,
+    /// One Harris–Michael list of 10,000 keys: a search visits about 2,500 nodes.
+    List10k,
+    /// Skip list of [`Config::skip_keys`] keys.
+    SkipList,
+}
+
+impl Structure {
+    /// In report order.
+    pub const ALL: [Structure; 4] = [
+        Structure::Map,
+        Structure::List1k,
+        Structure::List10k,
+        Structure::SkipList,
+    ];
+
+    /// The key range of this structure in `cfg` (prefilled with a random half of it).
+    pub fn keys(self, cfg: &Config) -> u64 {
+        match self {
+            Structure::Map => cfg.map_keys,
+            Structure::List1k => 1_000,
+            Structure::List10k => 10_000,
+            Structure::SkipList => cfg.skip_keys,
+        }
+    }
+}
+
+/// The operation mixes of setbench: gets, and inserts and removes in equal shares (so the
+/// structure stays about half full).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mix {
+    /// 100% get.
+    ReadOnly,
+    /// 90% get, 5% insert, 5% remove.
+    Read90,
+    /// 50% get, 25% insert, 25% remove.
+    Half,
+    /// 50% insert, 50% remove.
+    WriteOnly,
+}
+
+impl Mix {
+    /// In report order.
+    pub const ALL: [Mix; 4] = [Mix::ReadOnly, Mix::Read90, Mix::Half, Mix::WriteOnly];
+
+    /// Percentage of gets; the rest is split evenly between inserts and removes.
+    pub fn get_pct(self) -> u64 {
+        match self {
+            Mix::ReadOnly => 100,
+            Mix::Read90 => 90,
+            Mix::Half => 50,
+            Mix::WriteOnly => 0,
+        }
+    }
+}
+
+/// `--workloads` keys of the set workloads, by [`Structure`] then [`Mix`] (in `ALL` order).
+const SET_KEYS: [[&str; 4]; 4] = [
+    ["map-read-only", "map-90-10", "map-50-50", "map-write-only"],
+    [
+        "list-1k-read-only",
+        "list-1k-90-10",
+        "list-1k-50-50",
+        "list-1k-write-only",
+    ],
+    [
+        "list-10k-read-only",
+        "list-10k-90-10",
+        "list-10k-50-50",
+        "list-10k-write-only",
+    ],
+    [
+        "skiplist-read-only",
+        "skiplist-90-10",
+        "skiplist-50-50",
+        "skiplist-write-only",
+    ],
+];
+
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 24] = [
         Workload::Pin,
         Workload::ReadMostly,
         Workload::Treiber,
         Workload::Queue,
-        Workload::Map90,
-        Workload::Map50,
+        Workload::Set(Structure::Map, Mix::ReadOnly),
+        Workload::Set(Structure::Map, Mix::Read90),
+        Workload::Set(Structure::Map, Mix::Half),
+        Workload::Set(Structure::Map, Mix::WriteOnly),
+        Workload::Set(Structure::List1k, Mix::ReadOnly),
+        Workload::Set(Structure::List1k, Mix::Read90),
+        Workload::Set(Structure::List1k, Mix::Half),
+        Workload::Set(Structure::List1k, Mix::WriteOnly),
+        Workload::Set(Structure::List10k, Mix::ReadOnly),
+        Workload::Set(Structure::List10k, Mix::Read90),
+        Workload::Set(Structure::List10k, Mix::Half),
+        Workload::Set(Structure::List10k, Mix::WriteOnly),
+        Workload::Set(Structure::SkipList, Mix::ReadOnly),
+        Workload::Set(Structure::SkipList, Mix::Read90),
+        Workload::Set(Structure::SkipList, Mix::Half),
+        Workload::Set(Structure::SkipList, Mix::WriteOnly),
         Workload::Oversub,
         Workload::Stalled,
         Workload::Idle,
@@ -65,8 +162,7 @@ impl Workload {
             Workload::ReadMostly => "read-mostly",
             Workload::Treiber => "treiber",
             Workload::Queue => "queue",
-            Workload::Map90 => "map-90-10",
-            Workload::Map50 => "map-50-50",
+            Workload::Set(s, m) => SET_KEYS[s as usize][m as usize],
             Workload::Oversub => "oversubscription",
             Workload::Stalled => "stalled-reader",
             Workload::Idle => "idle-reader",
@@ -82,8 +178,7 @@ impl Workload {
                 | Workload::ReadMostly
                 | Workload::Treiber
                 | Workload::Queue
-                | Workload::Map90
-                | Workload::Map50
+                | Workload::Set(..)
         )
     }
 }
@@ -108,6 +203,10 @@ pub struct Config {
     pub reps: usize,
     /// Length of the timed region of throughput workloads.
     pub duration: Duration,
+    /// Length of the timed region of the set workloads: shorter, since there are sixteen of
+    /// them (four structures × four mixes) and a measurement also pays for the prefill, so that
+    /// they add about ten minutes to a full run on two cores.
+    pub set_duration: Duration,
     /// Nodes retired by the two writers in the stalled- and idle-reader runs.
     pub stalled_nodes: u64,
     /// Threads in the oversubscription run.
@@ -122,6 +221,8 @@ pub struct Config {
     pub map_keys: u64,
     /// log2 of the number of buckets.
     pub map_bits: u32,
+    /// Key range of the skip list (prefilled with half of it).
+    pub skip_keys: u64,
     /// Interval of the monitor thread that samples unfreed nodes.
     pub sample_interval: Duration,
 }
@@ -133,6 +234,7 @@ impl Config {
             quick,
             reps: if quick { 3 } else { 5 },
             duration: Duration::from_millis(if quick { 150 } else { 400 }),
+            set_duration: Duration::from_millis(if quick { 50 } else { 150 }),
             stalled_nodes: if quick { 200_000 } else { 2_000_000 },
             oversub_threads: 16,
             churn_threads: 64,
@@ -140,6 +242,7 @@ impl Config {
             churn_retires: if quick { 500 } else { 2_000 },
             map_keys: 100_000,
             map_bits: 15,
+            skip_keys: 100_000,
             sample_interval: Duration::from_micros(500),
         }
     }
@@ -188,8 +291,7 @@ pub fn run<S: Smr>(workload: Workload, threads: usize, cfg: &Config) -> Outcome 
         Workload::ReadMostly => read_mostly::<S>(threads, cfg, false),
         Workload::Treiber => treiber::<S>(threads, cfg),
         Workload::Queue => queue::<S>(threads, cfg),
-        Workload::Map90 => map::<S>(threads, cfg, 90),
-        Workload::Map50 => map::<S>(threads, cfg, 0),
+        Workload::Set(s, m) => set::<S>(s, m, threads, cfg),
         Workload::Oversub => read_mostly::<S>(cfg.oversub_threads, cfg, true),
         Workload::Stalled => reader_vs_writers::<S>(cfg, true),
         Workload::Idle => reader_vs_writers::<S>(cfg, false),
@@ -249,7 +351,8 @@ fn check_against_stats<S: Smr>(smr: &S, reachable: i64) {
 /// Operations between two checks of the stop flag.
 const BATCH: u64 = 32;
 
-/// Run `threads` workers doing `op` for about `cfg.duration`, optionally with a sampling thread.
+/// Run `threads` workers doing `op` for about `duration`, optionally with a sampling thread that
+/// calls `sampler` every `cfg.sample_interval` from the start barrier until the stop flag.
 ///
 /// Workers create their per-thread state (`S::local`, generator) before the start barrier. Each
 /// worker reads the clock right after the barrier and again when it sees the stop flag; the timed
@@ -260,6 +363,7 @@ fn throughput<S, F>(
     smr: &S,
     threads: usize,
     cfg: &Config,
+    duration: Duration,
     sampler: Option<&(dyn Fn() + Sync)>,
     op: F,
 ) -> f64
@@ -267,7 +371,7 @@ where
     S: Smr,
     F: Fn(&mut S::Local, &mut Rng) -> u64 + Sync,
 {
-    let start = Barrier::new(threads + 1);
+    let start = Barrier::new(threads + 1 + usize::from(sampler.is_some()));
     let end = Barrier::new(threads + 1);
     let stop = AtomicBool::new(false);
     let mut runs = Vec::with_capacity(threads);
@@ -293,8 +397,9 @@ where
             })
             .collect();
         let monitor = sampler.map(|f| {
-            let stop = &stop;
+            let (start, stop) = (&start, &stop);
             s.spawn(move || {
+                start.wait();
                 while !stop.load(Ordering::Relaxed) {
                     f();
                     thread::sleep(cfg.sample_interval);
@@ -302,7 +407,7 @@ where
             })
         });
         start.wait();
-        thread::sleep(cfg.duration);
+        thread::sleep(duration);
         stop.store(true, Ordering::Relaxed);
         end.wait();
         runs.extend(handles.into_iter().map(|h| h.join().unwrap()));
@@ -318,7 +423,7 @@ where
 
 fn pin<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
     let smr = S::new();
-    let mops = throughput(&smr, threads, cfg, None, |local, _| {
+    let mops = throughput(&smr, threads, cfg, cfg.duration, None, |local, _| {
         let g = smr.pin(local);
         black_box(&g);
         drop(g);
@@ -344,6 +449,7 @@ fn read_mostly<S: Smr>(threads: usize, cfg: &Config, sample: bool) -> Outcome {
         &smr,
         threads,
         cfg,
+        cfg.duration,
         sample.then_some(&sampler as &(dyn Fn() + Sync)),
         |local, rng| {
             let r = rng.bits();
@@ -379,7 +485,7 @@ fn read_mostly<S: Smr>(threads: usize, cfg: &Config, sample: bool) -> Outcome {
 }
 
 /// Free the node a single-pointer workload still links (exclusive access at teardown).
-fn free_shared<S: Smr>(smr: &S, link: &S::Link) {
+fn free_shared<S: Smr>(smr: &S, link: &S::Link<()>) {
     let mut local = smr.local();
     let mut g = smr.pin(&mut local);
     let p = S::swap(&mut g, link, ptr::null_mut());
@@ -394,7 +500,7 @@ fn treiber<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
     let counter = LiveCounter::new(S::NAME);
     let smr = S::new();
     let stack = Treiber::new(&smr, counter);
-    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
+    let mops = throughput(&smr, threads, cfg, cfg.duration, None, |local, rng| {
         stack.push(local, rng.bits());
         black_box(stack.pop(local));
         2
@@ -410,7 +516,7 @@ fn queue<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
     let counter = LiveCounter::new(S::NAME);
     let smr = S::new();
     let q = MsQueue::new(&smr, counter);
-    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
+    let mops = throughput(&smr, threads, cfg, cfg.duration, None, |local, rng| {
         q.enqueue(local, rng.bits());
         black_box(q.dequeue(local));
         2
@@ -422,35 +528,122 @@ fn queue<S: Smr>(threads: usize, cfg: &Config) -> Outcome {
     }
 }
 
-/// Hash map over `cfg.map_keys` keys prefilled to half; `get_pct`% gets, the rest split evenly
-/// between insert and remove (so the map stays half full).
-fn map<S: Smr>(threads: usize, cfg: &Config, get_pct: u64) -> Outcome {
+/// Keys in a set while its workload runs: the prefill plus the inserts less the removes that
+/// succeeded, sharded per thread like [`LiveCounter`] so that counting adds no contended line.
+struct Population {
+    prefill: i64,
+    shards: [Padded; SHARDS],
+}
+
+impl Population {
+    fn new(prefill: u64) -> Self {
+        Population {
+            prefill: prefill as i64,
+            shards: std::array::from_fn(|_| Padded(AtomicIsize::new(0))),
+        }
+    }
+
+    #[inline]
+    fn add(&self, delta: isize) {
+        // Relaxed: only summed by the sampler, which tolerates in-flight operations (see `set`).
+        self.shards[shard()].0.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> i64 {
+        self.prefill
+            + self
+                .shards
+                .iter()
+                // Relaxed: a sample, as above.
+                .map(|s| s.0.load(Ordering::Relaxed) as i64)
+                .sum::<i64>()
+    }
+}
+
+/// A set workload: `s` over its key range, prefilled with a random half before the timed region,
+/// then `m`'s mix with keys uniform in the range, for `cfg.set_duration`.
+///
+/// Unfreed nodes = nodes counted live − keys in the set ([`Population`]): removed nodes not yet
+/// freed (retired, or marked and still to be unlinked), plus at most one node per worker that is
+/// allocated and not yet linked, or linked and not yet counted. The monitor thread samples it
+/// every `cfg.sample_interval` during the timed region, and once more after the workers are
+/// joined (exact then); `peak_unfreed` is the highest sample, `avg_unfreed` their mean.
+fn set<S: Smr>(s: Structure, m: Mix, threads: usize, cfg: &Config) -> Outcome {
     let counter = LiveCounter::new(S::NAME);
     let smr = S::new();
-    let m = HashMap::new(&smr, counter, cfg.map_bits);
-    prefill(&smr, &m, cfg.map_keys);
-    let keys = cfg.map_keys;
-    let mops = throughput(&smr, threads, cfg, None, |local, rng| {
-        let r = rng.below(100);
-        let k = rng.below(keys);
-        if r < get_pct {
-            black_box(m.get(local, k));
-        } else if (r - get_pct).is_multiple_of(2) {
-            black_box(m.insert(local, k, k));
-        } else {
-            black_box(m.remove(local, k));
+    match s {
+        Structure::Map => {
+            let map = HashMap::new(&smr, counter, cfg.map_bits);
+            run_set(&smr, &map, counter, s.keys(cfg), m, threads, cfg)
         }
-        1
-    });
-    drop(m);
+        Structure::List1k | Structure::List10k => {
+            let list = List::new(&smr, counter);
+            run_set(&smr, &list, counter, s.keys(cfg), m, threads, cfg)
+        }
+        Structure::SkipList => {
+            let skip = SkipList::new(&smr, counter);
+            run_set(&smr, &skip, counter, s.keys(cfg), m, threads, cfg)
+        }
+    }
+}
+
+/// The body of [`set`] for one structure; `d` is dropped by the caller.
+fn run_set<S: Smr, D: Set<S>>(
+    smr: &S,
+    d: &D,
+    counter: &LiveCounter,
+    keys: u64,
+    m: Mix,
+    threads: usize,
+    cfg: &Config,
+) -> Outcome {
+    let population = Population::new(prefill(smr, d, keys));
+    let get_pct = m.get_pct();
+    let peak = AtomicI64::new(i64::MIN);
+    let (sum, samples) = (AtomicI64::new(0), AtomicI64::new(0));
+    // Relaxed: only the monitor thread (then the main thread, after joining it) updates these.
+    let sampler = || {
+        let u = counter.live() - population.get();
+        peak.fetch_max(u, Ordering::Relaxed);
+        sum.fetch_add(u, Ordering::Relaxed);
+        samples.fetch_add(1, Ordering::Relaxed);
+    };
+    let mops = throughput(
+        smr,
+        threads,
+        cfg,
+        cfg.set_duration,
+        Some(&sampler),
+        |local, rng| {
+            let r = rng.below(100);
+            let k = rng.below(keys);
+            if r < get_pct {
+                black_box(d.get(local, k));
+            } else if (r - get_pct).is_multiple_of(2) {
+                if d.insert(local, k, k) {
+                    population.add(1);
+                }
+            } else if d.remove(local, k) {
+                population.add(-1);
+            }
+            1
+        },
+    );
+    sampler();
+    // Relaxed: the monitor is joined.
+    let n = samples.load(Ordering::Relaxed);
     Outcome {
-        metrics: vec![("mops", mops)],
+        metrics: vec![
+            ("mops", mops),
+            ("peak_unfreed", peak.load(Ordering::Relaxed) as f64),
+            ("avg_unfreed", sum.load(Ordering::Relaxed) as f64 / n as f64),
+        ],
         ..Outcome::default()
     }
 }
 
-/// Insert a random half of `0..keys` (outside the timed region).
-pub fn prefill<S: Smr>(smr: &S, m: &HashMap<'_, S>, keys: u64) {
+/// Insert a random half of `0..keys` (outside the timed region); returns how many.
+pub fn prefill<S: Smr, D: Set<S>>(smr: &S, d: &D, keys: u64) -> u64 {
     let mut all: Vec<u64> = (0..keys).collect();
     let mut rng = Rng::new(0xF111);
     for i in (1..all.len()).rev() {
@@ -458,9 +651,11 @@ pub fn prefill<S: Smr>(smr: &S, m: &HashMap<'_, S>, keys: u64) {
         all.swap(i, j);
     }
     let mut local = smr.local();
-    for &k in &all[..all.len() / 2] {
-        m.insert(&mut local, k, k);
+    let half = &all[..all.len() / 2];
+    for &k in half {
+        d.insert(&mut local, k, k);
     }
+    half.len() as u64
 }
 
 /// Key and payload of the node the reader holds; writers use keys ≥ 1.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kovan_benches::libs::{Haphazard, Kovan, Leak, Seize};
-use kovan_benches::workloads::{Config, Workload, run};
+use kovan_benches::workloads::{Config, Mix, Structure, Workload, run};
 
 fn small() -> Config {
     let mut cfg = Config::new(true);
@@ -60,7 +60,7 @@ fn throughput_workloads_report_a_rate() {
         Workload::ReadMostly,
         Workload::Treiber,
         Workload::Queue,
-        Workload::Map50,
+        Workload::Set(Structure::Map, Mix::WriteOnly),
     ] {
         let o = run::<Leak>(w, 2, &cfg);
         let mops = o.get("mops").unwrap();

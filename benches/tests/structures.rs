@@ -1,13 +1,15 @@
 //! The benchmark's data structures are correct, single- and multi-threaded, for every library:
-//! exact element counts, FIFO order, exactly-once delivery, and exact node accounting where the
-//! library frees everything on drop (the leak baseline and seize).
+//! exact element counts, FIFO order, exactly-once delivery, exact set contents, and exact node
+//! accounting: where the library frees everything on drop (the leak baseline and seize), and,
+//! for the racing and every-key set tests, for every library after it flushes.
 
 use std::collections::HashSet;
 use std::sync::Barrier;
 use std::thread;
+use std::time::Duration;
 
-use kovan_benches::ds::{HashMap, MsQueue, Treiber};
-use kovan_benches::libs::{Crossbeam, Haphazard, KovanOrig, Leak, Seize};
+use kovan_benches::ds::{HashMap, List, MsQueue, Set, SkipList, Treiber};
+use kovan_benches::libs::{Crossbeam, Haphazard, Kovan, KovanOrig, Leak, Seize};
 use kovan_benches::smr::{LiveCounter, Smr};
 use kovan_benches::workloads::Rng;
 
@@ -154,15 +156,60 @@ fn stack_multi<S: Smr>() {
     check_accounting::<S>(counter, (THREADS * PER) as i64);
 }
 
-fn map_single<S: Smr>() {
+/// Which set a test drives.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A hash map with `2^bits` buckets.
+    Map(u32),
+    /// One Harris–Michael list.
+    List,
+    /// The skip list.
+    Skip,
+}
+
+/// Run `f` on a new, empty set of `kind`; the set is dropped when `f` returns.
+fn with_set<S: Smr, R>(
+    kind: Kind,
+    smr: &S,
+    counter: &'static LiveCounter,
+    f: impl FnOnce(&dyn Set<S>) -> R,
+) -> R {
+    match kind {
+        Kind::Map(bits) => f(&HashMap::new(smr, counter, bits)),
+        Kind::List => f(&List::new(smr, counter)),
+        Kind::Skip => f(&SkipList::new(smr, counter)),
+    }
+}
+
+/// Flush the library on this thread until every node of `counter` is freed (epoch-based
+/// libraries may need a few flushes to advance past the epochs of the joined threads).
+fn flush_until_freed<S: Smr>(smr: &S, counter: &LiveCounter) {
+    let mut local = smr.local();
+    for _ in 0..2_000 {
+        if counter.live() == 0 {
+            return;
+        }
+        smr.flush(&mut local);
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Every node allocated was freed, once: after the set is dropped and the library flushed (or
+/// dropped), the live count is exactly zero (it would go below zero for a node dropped twice).
+fn check_all_freed<S: Smr>(smr: S, counter: &LiveCounter) {
+    flush_until_freed(&smr, counter);
+    drop(smr);
+    assert_eq!(counter.live(), 0, "{}: nodes left unfreed", S::NAME);
+}
+
+fn set_single<S: Smr>(kind: Kind) {
     let counter = LiveCounter::new("test");
     let smr = S::new();
-    let mut allocated = 0;
-    {
-        let m = HashMap::new(&smr, counter, 4);
+    let allocated = with_set(kind, &smr, counter, |m| {
         let mut local = smr.local();
         let mut model = HashSet::new();
         let mut rng = Rng::new(7);
+        let mut allocated = 0;
         for _ in 0..50_000 {
             let k = rng.below(500);
             match rng.below(3) {
@@ -179,24 +226,24 @@ fn map_single<S: Smr>() {
         for k in 0..500 {
             assert_eq!(m.get(&mut local, k).is_some(), model.contains(&k));
         }
-    }
+        allocated
+    });
     drop(smr);
     check_accounting::<S>(counter, allocated);
 }
 
-/// Threads own disjoint key sets (sharing buckets and lists), and each checks every result
-/// against its own model.
-fn map_disjoint<S: Smr>() {
+/// Threads own disjoint key sets (sharing buckets, lists and towers), and each checks every
+/// result against its own model.
+fn set_disjoint<S: Smr>(kind: Kind) {
     const THREADS: u64 = 4;
     let counter = LiveCounter::new("test");
     let smr = S::new();
-    {
-        let m = HashMap::new(&smr, counter, 2);
+    with_set(kind, &smr, counter, |m| {
         let start = Barrier::new(THREADS as usize);
         let sizes: Vec<usize> = thread::scope(|s| {
             let hs: Vec<_> = (0..THREADS)
                 .map(|t| {
-                    let (m, smr, start) = (&m, &smr, &start);
+                    let (smr, start) = (&smr, &start);
                     s.spawn(move || {
                         let mut local = smr.local();
                         let mut model = HashSet::new();
@@ -217,32 +264,30 @@ fn map_disjoint<S: Smr>() {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert_eq!(m.len(), sizes.iter().sum::<usize>());
-    }
+    });
     drop(smr);
     check_accounting::<S>(counter, i64::MAX);
 }
 
 /// All threads insert, then remove, the same keys in different orders: each key is inserted
 /// exactly once and removed exactly once.
-fn map_contended<S: Smr>() {
+fn set_contended<S: Smr>(kind: Kind, keys: u64) {
     const THREADS: usize = 4;
-    const KEYS: u64 = 5_000;
     let counter = LiveCounter::new("test");
     let smr = S::new();
-    {
-        let m = HashMap::new(&smr, counter, 3);
+    with_set(kind, &smr, counter, |m| {
         let start = Barrier::new(THREADS);
         let mid = Barrier::new(THREADS);
         let counts: Vec<(u64, u64)> = thread::scope(|s| {
             let hs: Vec<_> = (0..THREADS)
                 .map(|t| {
-                    let (m, smr, start, mid) = (&m, &smr, &start, &mid);
+                    let (smr, start, mid) = (&smr, &start, &mid);
                     s.spawn(move || {
                         let mut local = smr.local();
                         let order: Vec<u64> = if t % 2 == 0 {
-                            (0..KEYS).collect()
+                            (0..keys).collect()
                         } else {
-                            (0..KEYS).rev().collect()
+                            (0..keys).rev().collect()
                         };
                         start.wait();
                         let ins = order
@@ -257,12 +302,120 @@ fn map_contended<S: Smr>() {
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), KEYS, "inserts");
-        assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), KEYS, "removes");
+        assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), keys, "inserts");
+        assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), keys, "removes");
         assert!(m.is_empty());
-    }
+    });
     drop(smr);
-    check_accounting::<S>(counter, KEYS as i64);
+    check_accounting::<S>(counter, keys as i64);
+}
+
+/// Threads insert and remove keys of a small range at random, all at once, so that removals
+/// race with insertions of the same key (for the skip list: with the building of its tower).
+/// For every key, the inserts less the removes that succeeded, over all threads, are 0 or 1,
+/// and 1 exactly when the key is present at the end. Then every node is freed, once.
+fn set_racing<S: Smr>(kind: Kind) {
+    const THREADS: u64 = 4;
+    const KEYS: u64 = 64;
+    const OPS: u64 = 40_000;
+    let counter = LiveCounter::new("test");
+    let smr = S::new();
+    with_set(kind, &smr, counter, |m| {
+        let start = Barrier::new(THREADS as usize);
+        let nets: Vec<Vec<i64>> = thread::scope(|s| {
+            let hs: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (smr, start) = (&smr, &start);
+                    s.spawn(move || {
+                        let mut local = smr.local();
+                        let mut net = vec![0i64; KEYS as usize];
+                        let mut rng = Rng::new(t + 200);
+                        start.wait();
+                        for _ in 0..OPS {
+                            let k = rng.below(KEYS);
+                            match rng.below(5) {
+                                0 => {
+                                    if let Some(v) = m.get(&mut local, k) {
+                                        assert_eq!(v, k + 1, "payload of {k}");
+                                    }
+                                }
+                                1 | 2 => {
+                                    net[k as usize] += i64::from(m.insert(&mut local, k, k + 1))
+                                }
+                                _ => net[k as usize] -= i64::from(m.remove(&mut local, k)),
+                            }
+                        }
+                        net
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut local = smr.local();
+        let mut present = 0;
+        for k in 0..KEYS {
+            let net: i64 = nets.iter().map(|n| n[k as usize]).sum();
+            assert!(
+                net == 0 || net == 1,
+                "key {k}: {net} inserts more than removes"
+            );
+            assert_eq!(m.get(&mut local, k).is_some(), net == 1, "key {k}");
+            present += net as usize;
+        }
+        assert_eq!(m.len(), present);
+    });
+    check_all_freed(smr, counter);
+}
+
+/// Every thread inserts every key, then removes every key it does not own; a thread owns the
+/// keys equal to its index modulo the thread count, and keeps those that are even. The final
+/// contents are exactly the kept keys, and every node is freed, once.
+fn set_every_key<S: Smr>(kind: Kind, keys: u64) {
+    const THREADS: u64 = 4;
+    let counter = LiveCounter::new("test");
+    let smr = S::new();
+    with_set(kind, &smr, counter, |m| {
+        let start = Barrier::new(THREADS as usize);
+        let mid = Barrier::new(THREADS as usize);
+        let inserted: u64 = thread::scope(|s| {
+            let hs: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (smr, start, mid) = (&smr, &start, &mid);
+                    s.spawn(move || {
+                        let mut local = smr.local();
+                        let mut order: Vec<u64> = (0..keys).collect();
+                        let mut rng = Rng::new(t + 300);
+                        for i in (1..order.len()).rev() {
+                            order.swap(i, rng.below(i as u64 + 1) as usize);
+                        }
+                        start.wait();
+                        let ins = order
+                            .iter()
+                            .filter(|&&k| m.insert(&mut local, k, k))
+                            .count() as u64;
+                        mid.wait();
+                        for &k in order.iter().filter(|&&k| k % THREADS == t) {
+                            if k % 2 == 1 {
+                                assert!(
+                                    m.remove(&mut local, k),
+                                    "{k} is present until its owner removes it"
+                                );
+                            }
+                        }
+                        ins
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(inserted, keys, "each key inserted exactly once");
+        let mut local = smr.local();
+        for k in 0..keys {
+            assert_eq!(m.get(&mut local, k), (k % 2 == 0).then_some(k), "key {k}");
+        }
+        assert_eq!(m.len() as u64, keys.div_ceil(2));
+    });
+    check_all_freed(smr, counter);
 }
 
 macro_rules! suite {
@@ -283,15 +436,55 @@ macro_rules! suite {
             }
             #[test]
             fn map_single_thread_matches_model() {
-                map_single::<$lib>();
+                set_single::<$lib>(Kind::Map(4));
             }
             #[test]
             fn map_multi_thread_disjoint_keys() {
-                map_disjoint::<$lib>();
+                set_disjoint::<$lib>(Kind::Map(2));
             }
             #[test]
             fn map_multi_thread_same_keys() {
-                map_contended::<$lib>();
+                set_contended::<$lib>(Kind::Map(3), 5_000);
+            }
+            #[test]
+            fn map_racing_updates_of_few_keys() {
+                set_racing::<$lib>(Kind::Map(2));
+            }
+            #[test]
+            fn list_single_thread_matches_model() {
+                set_single::<$lib>(Kind::List);
+            }
+            #[test]
+            fn list_multi_thread_disjoint_keys() {
+                set_disjoint::<$lib>(Kind::List);
+            }
+            #[test]
+            fn list_multi_thread_same_keys() {
+                set_contended::<$lib>(Kind::List, 1_000);
+            }
+            #[test]
+            fn list_racing_updates_of_few_keys() {
+                set_racing::<$lib>(Kind::List);
+            }
+            #[test]
+            fn skiplist_single_thread_matches_model() {
+                set_single::<$lib>(Kind::Skip);
+            }
+            #[test]
+            fn skiplist_multi_thread_disjoint_keys() {
+                set_disjoint::<$lib>(Kind::Skip);
+            }
+            #[test]
+            fn skiplist_multi_thread_same_keys() {
+                set_contended::<$lib>(Kind::Skip, 5_000);
+            }
+            #[test]
+            fn skiplist_racing_updates_of_few_keys() {
+                set_racing::<$lib>(Kind::Skip);
+            }
+            #[test]
+            fn skiplist_every_key_every_thread_all_freed() {
+                set_every_key::<$lib>(Kind::Skip, 5_000);
             }
         }
     )*};
@@ -303,4 +496,5 @@ suite! {
     seize: Seize,
     haphazard: Haphazard,
     kovan_orig: KovanOrig,
+    kovan: Kovan,
 }

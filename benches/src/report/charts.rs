@@ -7,7 +7,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::format;
-use super::sections::{Chart, SECTIONS};
+use super::sections::{Chart, sections};
 use crate::driver::Run;
 use crate::workloads::Workload;
 
@@ -130,7 +130,7 @@ fn throughput_chart(run: &Run, w: Workload, chart: &Chart, path: &Path) -> Chart
         legend: SeriesLabelPosition::UpperRight,
     };
     let x = 0.5..max_t + 0.5;
-    line_chart(path, chart.title, axes, x, 0.0..ymax.max(1e-3), lines)
+    line_chart(path, &chart.title, axes, x, 0.0..ymax.max(1e-3), lines)
 }
 
 /// Unfreed nodes over time of every library's repetition with the median peak.
@@ -171,15 +171,18 @@ fn timeline_chart(run: &Run, w: Workload, chart: &Chart, path: &Path) -> ChartRe
         legend: SeriesLabelPosition::LowerRight,
     };
     let y = (1.0..ymax).log_scale();
-    line_chart(path, chart.title, axes, 0.0..xmax, y, lines)
+    line_chart(path, &chart.title, axes, 0.0..xmax, y, lines)
 }
 
 /// Write the charts of the sections that were run into `dir`; returns the files written.
 pub fn charts(run: &Run, dir: &Path) -> Vec<String> {
     let mut written = Vec::new();
-    for sec in SECTIONS.iter().filter(|s| run.workloads.contains(&s.w)) {
+    for sec in sections(&run.cfg)
+        .iter()
+        .filter(|s| run.workloads.contains(&s.w))
+    {
         let Some(chart) = &sec.chart else { continue };
-        let p = dir.join(chart.file);
+        let p = dir.join(chart.file.as_ref());
         let drawn = if sec.w.scaled() {
             throughput_chart(run, sec.w, chart, &p)
         } else {

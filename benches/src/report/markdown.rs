@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::sections::{KOVAN_USAGE, SECTIONS, USAGE};
+use super::sections::{KOVAN_USAGE, USAGE, sections};
 use super::{REFERENCE, format};
 use crate::driver::Run;
 use crate::workloads::Workload;
@@ -55,13 +55,15 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
     let _ = writeln!(
         md,
         "\nSettings: {} repetitions per measurement (libraries interleaved inside each \
-         repetition), {} ms timed region per throughput measurement, thread counts {:?}, \
+         repetition), {} ms timed region per throughput measurement ({} ms for the set \
+         workloads), thread counts {:?}, \
          {} nodes in the stalled/idle-reader runs, {} churn threads ({} at a time, {} retires \
          each). Cells read `median (min–max) · ratio to {REFERENCE}`, the ratio being the median over \
          the repetitions of this library's figure divided by {REFERENCE}'s in the same \
          repetition.\n",
         cfg.reps,
         cfg.duration.as_millis(),
+        cfg.set_duration.as_millis(),
         run.threads,
         format::count(cfg.stalled_nodes as f64),
         cfg.churn_threads,
@@ -69,7 +71,7 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
         cfg.churn_retires,
     );
 
-    for sec in SECTIONS {
+    for sec in sections(cfg) {
         if !run.workloads.contains(&sec.w) {
             continue;
         }
@@ -91,6 +93,9 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
                     let _ = write!(md, " {} |", cell(run, sec.w, l.name, t, "mops"));
                 }
                 md.push('\n');
+            }
+            if matches!(sec.w, Workload::Set(..)) {
+                md.push_str(&unfreed_table(run, sec.w, &ts));
             }
         } else {
             let t = run.threads_of(sec.w)[0];
@@ -183,6 +188,33 @@ fn peak_stats(run: &Run, w: Workload) -> String {
             format::count((p.stats.freed - p.before.freed) as f64),
             p.stats
         );
+    }
+    out
+}
+
+/// The unfreed-nodes table of a set workload: `peak / average`, medians over the repetitions.
+fn unfreed_table(run: &Run, w: Workload, ts: &[usize]) -> String {
+    let mut out = String::from("\n| unfreed nodes, peak / average |");
+    for t in ts {
+        let _ = write!(out, " {} |", format::threads(*t));
+    }
+    out.push_str("\n|---|");
+    for _ in ts {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for l in &run.libs {
+        let _ = write!(out, "| {} |", l.name);
+        for &t in ts {
+            let median = |metric| run.stat(w, l.name, t, metric).map(|s| s.median);
+            match (median("peak_unfreed"), median("avg_unfreed")) {
+                (Some(peak), Some(avg)) => {
+                    let _ = write!(out, " {} / {} |", format::count(peak), format::count(avg));
+                }
+                _ => out.push_str(" n/a |"),
+            }
+        }
+        out.push('\n');
     }
     out
 }

@@ -54,6 +54,8 @@ pub struct RunConfig {
     pub reps: usize,
     /// Timed region of a throughput measurement.
     pub duration_ms: u64,
+    /// Timed region of a set-workload measurement.
+    pub set_duration_ms: u64,
     /// Thread counts of the scaled workloads.
     pub threads: Vec<usize>,
     /// Nodes retired in the stalled/idle-reader runs.
@@ -70,6 +72,8 @@ pub struct RunConfig {
     pub map_keys: u64,
     /// Hash-map buckets.
     pub map_buckets: u64,
+    /// Skip-list key range.
+    pub skip_keys: u64,
 }
 
 /// A compared library.
@@ -184,6 +188,7 @@ impl Results {
                 quick: cfg.quick,
                 reps: cfg.reps,
                 duration_ms: u64::try_from(cfg.duration.as_millis()).unwrap_or(u64::MAX),
+                set_duration_ms: u64::try_from(cfg.set_duration.as_millis()).unwrap_or(u64::MAX),
                 threads: run.threads.clone(),
                 stalled_nodes: cfg.stalled_nodes,
                 oversub_threads: cfg.oversub_threads,
@@ -192,6 +197,7 @@ impl Results {
                 churn_retires: cfg.churn_retires,
                 map_keys: cfg.map_keys,
                 map_buckets: 1 << cfg.map_bits,
+                skip_keys: cfg.skip_keys,
             },
             libraries: run
                 .libs

@@ -1,15 +1,17 @@
 //! The report's sections and library descriptions: text, kept as data.
 
-use crate::workloads::Workload;
+use std::borrow::Cow;
 
-/// One workload's part of the report.
+use crate::workloads::{Config, Mix, Structure, Workload};
+
+/// One workload's part of the report, as [`sections`] lists it.
 pub struct Section {
     /// The workload.
     pub w: Workload,
     /// Heading.
-    pub title: &'static str,
+    pub title: Cow<'static, str>,
     /// What the figures are.
-    pub what: &'static str,
+    pub what: Cow<'static, str>,
     /// (metric, column label) for the fixed-size workloads; the scaled ones use "mops" by thread.
     pub columns: &'static [(&'static str, &'static str)],
     /// The chart shown under the table (written by [`super::charts`]).
@@ -19,14 +21,107 @@ pub struct Section {
 /// A chart: throughput by thread count for a scaled workload, unfreed nodes over time otherwise.
 pub struct Chart {
     /// SVG file name, next to the report.
-    pub file: &'static str,
+    pub file: Cow<'static, str>,
     /// Caption drawn in the chart.
-    pub title: &'static str,
+    pub title: Cow<'static, str>,
 }
 
-/// The sections, in report order.
-pub const SECTIONS: &[Section] = &[
+/// A section whose text is fixed ([`SECTIONS`]).
+struct Fixed {
+    w: Workload,
+    title: &'static str,
+    what: &'static str,
+    columns: &'static [(&'static str, &'static str)],
+    chart: Option<FixedChart>,
+}
+
+/// The chart of a [`Fixed`] section.
+struct FixedChart {
+    file: &'static str,
+    title: &'static str,
+}
+
+/// Every section, in report order: [`SECTIONS`], with the set workloads' after the queue's.
+pub fn sections(cfg: &Config) -> Vec<Section> {
+    let mut out = Vec::new();
+    for sec in SECTIONS {
+        out.push(Section {
+            w: sec.w,
+            title: sec.title.into(),
+            what: sec.what.into(),
+            columns: sec.columns,
+            chart: sec.chart.as_ref().map(|c| Chart {
+                file: c.file.into(),
+                title: c.title.into(),
+            }),
+        });
+        if sec.w == Workload::Queue {
+            for s in Structure::ALL {
+                out.extend(Mix::ALL.iter().map(|&m| set_section(cfg, s, m)));
+            }
+        }
+    }
+    out
+}
+
+/// The section of a set workload.
+fn set_section(cfg: &Config, s: Structure, m: Mix) -> Section {
+    let keys = super::format::count(s.keys(cfg) as f64);
+    let (name, structure) = match s {
+        Structure::Map => (
+            "Hash map",
+            format!(
+                "Harris–Michael bucket lists, 2^{} buckets, {keys} keys",
+                cfg.map_bits
+            ),
+        ),
+        Structure::List1k | Structure::List10k => (
+            "Harris–Michael list",
+            format!(
+                "One sorted list, {keys} keys: a search visits about a quarter of them, each                  protected and validated"
+            ),
+        ),
+        Structure::SkipList => (
+            "Skip list",
+            format!(
+                "Lock-free skip list (Fraser's design, predecessor and successor protected at each                  of {} levels), {keys} keys",
+                crate::ds::SKIP_HEIGHT
+            ),
+        ),
+    };
+    let mix = match m {
+        Mix::ReadOnly => "read-only (100% get)",
+        Mix::Read90 => "90/10 (90% get, 5% insert, 5% remove)",
+        Mix::Half => "50/50 (50% get, 25% insert, 25% remove)",
+        Mix::WriteOnly => "write-only (50% insert, 50% remove)",
+    };
+    let list = |n: &str| {
+        if s == Structure::Map {
+            String::new()
+        } else {
+            format!(", {n}")
+        }
+    };
     Section {
+        w: Workload::Set(s, m),
+        title: format!("{name}{}, {mix}", list(&keys)).into(),
+        what: format!(
+            "{structure}, prefilled with a random half; keys uniform over the range. Millions of              operations per second (higher is better; {} ms timed region), then retired-but-unfreed              nodes sampled during the run: peak / average (lower is better).",
+            cfg.set_duration.as_millis()
+        )
+        .into(),
+        columns: &[],
+        // One throughput chart per structure, for the mix papers headline.
+        chart: (m == Mix::Read90).then(|| Chart {
+            file: format!("bench-{}.svg", Workload::Set(s, m).key()).into(),
+            title: format!("{name}{} (90/10): throughput vs threads", list(&keys)).into(),
+        }),
+    }
+}
+
+/// The sections of the workloads other than the set workloads, in report order.
+const SECTIONS: &[Fixed] = &[
+    Fixed {
         w: Workload::Pin,
         title: "Pin + unpin",
         what: "Millions of pin+unpin pairs per second, all threads together (higher is better). \
@@ -35,54 +130,38 @@ pub const SECTIONS: &[Section] = &[
         columns: &[],
         chart: None,
     },
-    Section {
+    Fixed {
         w: Workload::ReadMostly,
         title: "Read-mostly (95% protected load / 5% swap + retire, one shared pointer)",
         what: "Millions of operations per second (higher is better).",
         columns: &[],
-        chart: Some(Chart {
+        chart: Some(FixedChart {
             file: "bench-read-mostly.svg",
             title: "Read-mostly (95/5): throughput vs threads",
         }),
     },
-    Section {
+    Fixed {
         w: Workload::Treiber,
         title: "Treiber stack (push then pop)",
         what: "Millions of operations per second; a push and a pop count as two (higher is better).",
         columns: &[],
-        chart: Some(Chart {
+        chart: Some(FixedChart {
             file: "bench-treiber.svg",
             title: "Treiber stack: throughput vs threads",
         }),
     },
-    Section {
+    Fixed {
         w: Workload::Queue,
         title: "Michael–Scott queue (enqueue then dequeue)",
         what: "Millions of operations per second; an enqueue and a dequeue count as two \
                (higher is better).",
         columns: &[],
-        chart: Some(Chart {
+        chart: Some(FixedChart {
             file: "bench-queue.svg",
             title: "Michael-Scott queue: throughput vs threads",
         }),
     },
-    Section {
-        w: Workload::Map90,
-        title: "Hash map, 90% get / 10% put",
-        what: "Harris–Michael bucket lists, 2^15 buckets, 100,000 keys prefilled to half; a put is \
-               an insert or a remove (half each) so the map stays half full. Millions of \
-               operations per second (higher is better).",
-        columns: &[],
-        chart: None,
-    },
-    Section {
-        w: Workload::Map50,
-        title: "Hash map, 50% insert / 50% remove",
-        what: "Same map. Millions of operations per second (higher is better).",
-        columns: &[],
-        chart: None,
-    },
-    Section {
+    Fixed {
         w: Workload::Oversub,
         title: "Oversubscription (read-mostly with 16 threads)",
         what: "Throughput in millions of operations per second (higher is better) and the peak of \
@@ -91,7 +170,7 @@ pub const SECTIONS: &[Section] = &[
         columns: &[("mops", "Mops/s"), ("peak_unfreed", "peak unfreed")],
         chart: None,
     },
-    Section {
+    Fixed {
         w: Workload::Stalled,
         title: "Stalled reader",
         what: "One reader pins, loads the shared node and blocks inside its critical section while \
@@ -108,12 +187,12 @@ pub const SECTIONS: &[Section] = &[
             ("after_flush", "after flush"),
             ("writer_mops", "writer Mops/s"),
         ],
-        chart: Some(Chart {
+        chart: Some(FixedChart {
             file: "bench-stalled.svg",
             title: "Stalled reader: retired-but-unfreed nodes over time",
         }),
     },
-    Section {
+    Fixed {
         w: Workload::Idle,
         title: "Idle reader",
         what: "One thread pinned once, unpinned and sleeps (still alive) while two writers swap + \
@@ -127,7 +206,7 @@ pub const SECTIONS: &[Section] = &[
         ],
         chart: None,
     },
-    Section {
+    Fixed {
         w: Workload::Churn,
         title: "Thread churn",
         what: "Short-lived threads (started in waves) each swap + retire nodes and exit. Unfreed \

@@ -4,7 +4,34 @@ use std::fmt::Write as _;
 
 use super::{BASELINE, REFERENCE, format};
 use crate::driver::Run;
-use crate::workloads::Workload;
+use crate::workloads::{Mix, Structure, Workload};
+
+/// The thread counts a target is stated for (a run checks those it measured).
+#[derive(Clone, Copy, Debug)]
+pub enum Threads {
+    /// Every thread count.
+    All,
+    /// Thread counts up to this one.
+    UpTo(usize),
+}
+
+impl Threads {
+    fn includes(self, t: usize) -> bool {
+        match self {
+            Threads::All => true,
+            Threads::UpTo(max) => t <= max,
+        }
+    }
+}
+
+/// At least the leak baseline's throughput at one and two threads: what the basic workloads
+/// (read-mostly, Treiber, queue, hash map 90/10 and 50/50) must reach where the cores are not
+/// oversubscribed.
+const LEAK_AT_1_2: Check = Check::Ratio {
+    against: BASELINE,
+    need: 1.0,
+    at: Threads::UpTo(2),
+};
 
 /// One figure a kovan implementation must reach.
 #[derive(Clone, Copy, Debug)]
@@ -12,12 +39,15 @@ pub enum Check {
     /// Median throughput at least that of the fastest other library (the leak baseline is not
     /// a library).
     FastestOther,
-    /// Paired throughput ratio to library `against` at least `need`.
+    /// Paired throughput ratio to library `against` at least `need`, at the thread counts of
+    /// the run that `at` selects.
     Ratio {
         /// The library divided by.
         against: &'static str,
         /// Smallest ratio that meets the target.
         need: f64,
+        /// The thread counts the target is stated for.
+        at: Threads,
     },
     /// The worst repetition's `metric` below `limit`.
     Below {
@@ -64,27 +94,71 @@ pub const TARGETS: &[Target] = &[
             Check::Ratio {
                 against: REFERENCE,
                 need: 1.3,
+                at: Threads::All,
             },
             Check::Ratio {
                 against: BASELINE,
                 need: 0.85,
+                at: Threads::All,
             },
+            LEAK_AT_1_2,
         ],
     },
     Target {
         workload: Some(Workload::Treiber),
         label: "Treiber stack",
-        checks: &[Check::Ratio {
-            against: REFERENCE,
-            need: 1.3,
-        }],
+        checks: &[
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+                at: Threads::All,
+            },
+            LEAK_AT_1_2,
+        ],
     },
     Target {
         workload: Some(Workload::Queue),
         label: "MS queue",
+        checks: &[
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+                at: Threads::All,
+            },
+            LEAK_AT_1_2,
+        ],
+    },
+    Target {
+        workload: Some(Workload::Set(Structure::Map, Mix::Read90)),
+        label: "hash map 90/10",
+        checks: &[
+            LEAK_AT_1_2,
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+                at: Threads::UpTo(8),
+            },
+        ],
+    },
+    Target {
+        workload: Some(Workload::Set(Structure::Map, Mix::Half)),
+        label: "hash map 50/50",
+        checks: &[
+            LEAK_AT_1_2,
+            Check::Ratio {
+                against: REFERENCE,
+                need: 1.3,
+                at: Threads::UpTo(8),
+            },
+        ],
+    },
+    Target {
+        workload: Some(Workload::Set(Structure::List1k, Mix::Read90)),
+        label: "1,000-key list 90/10",
         checks: &[Check::Ratio {
             against: REFERENCE,
-            need: 1.3,
+            need: 1.0,
+            at: Threads::All,
         }],
     },
     Target {
@@ -109,6 +183,7 @@ pub const TARGETS: &[Target] = &[
             Check::Ratio {
                 against: REFERENCE,
                 need: 1.3,
+                at: Threads::All,
             },
             Check::Below {
                 metric: "peak_unfreed",
@@ -185,7 +260,7 @@ fn at(w: Workload, t: usize) -> String {
 }
 
 /// The row of `check` for library `name`, at `cell` (workload and thread count) if it has one;
-/// `None` when it was not measured.
+/// `None` when it was not measured, or the check is not stated for that thread count.
 fn row(
     run: &Run,
     name: &str,
@@ -214,7 +289,8 @@ fn row(
                 status: ratio_status(1.0, me.median / best.median),
             }
         }
-        (Check::Ratio { against, need }, Some((w, t))) => {
+        (Check::Ratio { at, .. }, Some((_, t))) if !at.includes(t) => return None,
+        (Check::Ratio { against, need, .. }, Some((w, t))) => {
             let got = run.ratio(w, name, against, t, "mops")?;
             Row {
                 target: format!("{label} ≥ {need}× {}{}", against_label(against), at(w, t)),
