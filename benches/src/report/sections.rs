@@ -70,21 +70,19 @@ fn set_section(cfg: &Config, s: Structure, m: Mix) -> Section {
     let (name, structure) = match s {
         Structure::Map => (
             "Hash map",
-            format!(
-                "Harris–Michael bucket lists, 2^{} buckets, {keys} keys",
-                cfg.map_bits
-            ),
+            format!("Harris–Michael bucket lists, 2^{} buckets", cfg.map_bits),
         ),
         Structure::List1k | Structure::List10k => (
             "Harris–Michael list",
-            format!(
-                "One sorted list, {keys} keys: a search visits about a quarter of them, each                  protected and validated"
-            ),
+            "One sorted list: a search visits about a quarter of the keys, each protected and \
+             validated"
+                .to_string(),
         ),
         Structure::SkipList => (
             "Skip list",
             format!(
-                "Lock-free skip list (Fraser's design, predecessor and successor protected at each                  of {} levels), {keys} keys",
+                "Lock-free skip list (Fraser's design; predecessor and successor protected at each \
+                 of {} levels)",
                 crate::ds::SKIP_HEIGHT
             ),
         ),
@@ -95,26 +93,21 @@ fn set_section(cfg: &Config, s: Structure, m: Mix) -> Section {
         Mix::Half => "50/50 (50% get, 25% insert, 25% remove)",
         Mix::WriteOnly => "write-only (50% insert, 50% remove)",
     };
-    let list = |n: &str| {
-        if s == Structure::Map {
-            String::new()
-        } else {
-            format!(", {n}")
-        }
-    };
     Section {
         w: Workload::Set(s, m),
-        title: format!("{name}{}, {mix}", list(&keys)).into(),
+        title: format!("{name}, {keys} keys, {mix}").into(),
         what: format!(
-            "{structure}, prefilled with a random half; keys uniform over the range. Millions of              operations per second (higher is better; {} ms timed region), then retired-but-unfreed              nodes sampled during the run: peak / average (lower is better).",
+            "{structure}, {keys} keys prefilled with a random half, keys uniform over the range; \
+             {} ms timed region. Millions of operations per second (higher is better), then \
+             removed-but-unfreed nodes sampled during the run, peak / average (lower is better).",
             cfg.set_duration.as_millis()
         )
         .into(),
         columns: &[],
-        // One throughput chart per structure, for the mix papers headline.
+        // One throughput chart per structure, for the mix that papers headline.
         chart: (m == Mix::Read90).then(|| Chart {
             file: format!("bench-{}.svg", Workload::Set(s, m).key()).into(),
-            title: format!("{name}{} (90/10): throughput vs threads", list(&keys)).into(),
+            title: format!("{name}, {keys} keys, 90/10: throughput vs threads").into(),
         }),
     }
 }
@@ -231,7 +224,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ),
     (
         "haphazard",
-        "global `Domain`, 3 `HazardPointer`s per thread created before the timed region, `try_protect_ptr`, `retire_ptr`",
+        "global `Domain`, one `HazardPointer` per protection slot (two per skip-list level) per thread, created before the timed region, `try_protect_ptr`, `retire_ptr`",
     ),
     (
         "leak",
