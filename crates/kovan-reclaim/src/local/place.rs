@@ -36,8 +36,8 @@ impl Local {
         unsafe { self.push_open(&self.batch, node, destructor) };
         if self.batch.get().len >= self.place_at.get() {
             self.place_open_batch(false);
-            self.drain_free_list();
         }
+        self.free_step();
     }
 
     /// Adds a deferred-function record to the deferred batch; places it when it is due. The
@@ -54,8 +54,8 @@ impl Local {
         unsafe { self.push_open(&self.deferred, node, destructor) };
         if self.deferred.get().len >= self.deferred_place_at.get() {
             self.place_deferred_batch(false);
-            self.drain_free_list();
         }
+        self.free_step();
     }
 
     /// Links `node` into the open batch `open` and counts the retirement; may advance the era.
@@ -69,7 +69,7 @@ impl Local {
         // SAFETY: as above: nobody else can read the destructor word yet.
         unsafe { header.set_destructor(destructor) };
         let batch = open.get();
-        header.set_batch_next(batch.front);
+        header.set_chain_next(batch.front);
         open.set(Batch {
             front: node,
             tail: if batch.is_empty() { node } else { batch.tail },
@@ -203,17 +203,19 @@ impl Local {
             let node = unsafe { &*cursor };
             // Relaxed: read back only by this thread below.
             node.next().store(encode_assignee(tid), Ordering::Relaxed);
-            cursor = node.batch_next();
+            cursor = node.chain_next();
         }
         let assigned_end = cursor;
-        // Finalise: every member names the refs node, the refs node names the front.
-        // SAFETY: members of the owned chain; the refs node's link word becomes its count.
+        // Finalise: every member names the refs node and keeps its successor over its birth
+        // era (the batch's minimum is taken), the refs node names the front and holds the count.
+        // SAFETY: members of the owned chain.
         unsafe {
             let mut node = batch.front;
             while node != refs {
-                let next = (*node).batch_next();
+                let next = (*node).chain_next();
                 // Relaxed: published by the Release insertion of the node.
                 (*node).batch_link().store(refs, Ordering::Relaxed);
+                (*node).set_member_next(next);
                 node = next;
             }
             (*refs)
@@ -222,12 +224,12 @@ impl Local {
             (*refs).refs().store(REFS_BIAS, Ordering::Relaxed);
         }
         point(Step::PlaceScanned);
-        let mut inserted = 0usize;
+        let mut inserted = 0u64;
         let mut node = batch.front;
         while node != assigned_end {
             // SAFETY: the bias keeps the batch alive until the final count below.
             let header = unsafe { &*node };
-            let next_member = header.batch_next();
+            let next_member = header.member_next();
             let tid = decode_assignee(header.next().load(Ordering::Relaxed));
             // Relaxed: published by the Release swap below.
             header.next().store(ptr::null_mut(), Ordering::Relaxed);
