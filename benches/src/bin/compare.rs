@@ -139,7 +139,12 @@ fn main() -> ExitCode {
         }
     }
     let command = format!(
-        "cargo run --release -p kovan-benches --bin compare --{}",
+        "cargo run --release -p kovan-benches{} --bin compare --{}",
+        if cfg!(feature = "mimalloc") {
+            " --features mimalloc"
+        } else {
+            ""
+        },
         std::env::args()
             .skip(1)
             .map(|a| format!(" {a}"))
