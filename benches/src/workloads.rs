@@ -41,11 +41,19 @@ pub enum Workload {
     Idle,
     /// 64 short-lived threads retiring nodes.
     Churn,
+    /// Latency of single Treiber pushes and pops ([`crate::latency`]).
+    LatTreiber,
+    /// Latency of single hash-map operations, 90% get / 10% put ([`crate::latency`]).
+    LatMap,
+    /// Treiber stack beside many registered idle threads ([`crate::idle`]). Last: libraries
+    /// whose thread registry only grows keep scanning those slots in every later measurement of
+    /// the same process, so it runs in a child process and after everything else.
+    IdleThreads,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Pin,
         Workload::ReadMostly,
         Workload::Treiber,
@@ -56,6 +64,9 @@ impl Workload {
         Workload::Stalled,
         Workload::Idle,
         Workload::Churn,
+        Workload::LatTreiber,
+        Workload::LatMap,
+        Workload::IdleThreads,
     ];
 
     /// Identifier used in JSON, chart file names and `--workloads`.
@@ -71,6 +82,9 @@ impl Workload {
             Workload::Stalled => "stalled-reader",
             Workload::Idle => "idle-reader",
             Workload::Churn => "thread-churn",
+            Workload::LatTreiber => "latency-treiber",
+            Workload::LatMap => "latency-map-90-10",
+            Workload::IdleThreads => "idle-threads",
         }
     }
 
@@ -194,6 +208,9 @@ pub fn run<S: Smr>(workload: Workload, threads: usize, cfg: &Config) -> Outcome 
         Workload::Stalled => reader_vs_writers::<S>(cfg, true),
         Workload::Idle => reader_vs_writers::<S>(cfg, false),
         Workload::Churn => churn::<S>(cfg),
+        Workload::LatTreiber => crate::latency::treiber::<S>(threads, cfg),
+        Workload::LatMap => crate::latency::map::<S>(threads, cfg),
+        Workload::IdleThreads => crate::idle::run::<S>(cfg),
     }
 }
 
@@ -256,7 +273,7 @@ const BATCH: u64 = 32;
 /// region runs from the earliest start to the latest stop, so a late wake-up of the main thread
 /// (likely with more threads than cores) cannot shrink it. `op` returns how many operations it
 /// performed. Returns total operations per second, in millions.
-fn throughput<S, F>(
+pub(crate) fn throughput<S, F>(
     smr: &S,
     threads: usize,
     cfg: &Config,
@@ -431,21 +448,34 @@ fn map<S: Smr>(threads: usize, cfg: &Config, get_pct: u64) -> Outcome {
     prefill(&smr, &m, cfg.map_keys);
     let keys = cfg.map_keys;
     let mops = throughput(&smr, threads, cfg, None, |local, rng| {
-        let r = rng.below(100);
-        let k = rng.below(keys);
-        if r < get_pct {
-            black_box(m.get(local, k));
-        } else if (r - get_pct).is_multiple_of(2) {
-            black_box(m.insert(local, k, k));
-        } else {
-            black_box(m.remove(local, k));
-        }
+        map_op(&m, local, rng, keys, get_pct);
         1
     });
     drop(m);
     Outcome {
         metrics: vec![("mops", mops)],
         ..Outcome::default()
+    }
+}
+
+/// One hash-map operation over keys `0..keys`: `get_pct`% gets, the rest split evenly between
+/// insert and remove (so the map stays half full). Shared with the latency workload, so that
+/// both time the same mix.
+pub(crate) fn map_op<S: Smr>(
+    m: &HashMap<'_, S>,
+    local: &mut S::Local,
+    rng: &mut Rng,
+    keys: u64,
+    get_pct: u64,
+) {
+    let r = rng.below(100);
+    let k = rng.below(keys);
+    if r < get_pct {
+        black_box(m.get(local, k));
+    } else if (r - get_pct).is_multiple_of(2) {
+        black_box(m.insert(local, k, k));
+    } else {
+        black_box(m.remove(local, k));
     }
 }
 

@@ -179,7 +179,7 @@ pub fn charts(run: &Run, dir: &Path) -> Vec<String> {
     let mut written = Vec::new();
     for sec in SECTIONS.iter().filter(|s| run.workloads.contains(&s.w)) {
         let Some(chart) = &sec.chart else { continue };
-        let p = dir.join(chart.file);
+        let p = dir.join(chart.file_name());
         let drawn = if sec.w.scaled() {
             throughput_chart(run, sec.w, chart, &p)
         } else {
