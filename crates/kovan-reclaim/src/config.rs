@@ -1,7 +1,8 @@
 //! Protocol constants (small under loom so that models reach the slow paths quickly).
 
-/// Retired nodes a thread gathers before it first tries to place its batch; a batch that cannot
-/// be placed grows by this many nodes before the next try.
+/// Retired nodes a thread gathers before it first tries to place its batch (or the number of
+/// ids a placement scans, if larger); a batch that cannot be placed grows by this many nodes
+/// before the next try.
 #[cfg(not(kovan_loom))]
 pub const RETIRE_FREQ: usize = 64;
 /// Retired nodes a thread gathers before it first tries to place its batch (loom).

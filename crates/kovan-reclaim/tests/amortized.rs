@@ -113,3 +113,29 @@ fn exit_runs_what_the_steps_left() {
     assert_eq!(tally.live(), 0);
     assert_eq!(domain.stats().unfreed(), 0);
 }
+
+/// With many registered threads, a batch is first placed at as many nodes as the placement
+/// scans ids, so the scan costs O(1) per retirement.
+#[test]
+fn batches_grow_with_the_registered_threads() {
+    const IDLE: usize = 3 * RETIRE_FREQ;
+    let tally = leak_tally();
+    let domain = Arc::new(Domain::new());
+    let idle: Vec<LocalHandle> = (0..IDLE).map(|_| domain.register().unwrap()).collect();
+    let writer = domain.register().unwrap();
+    let scanned = IDLE + 1;
+    for value in 0..scanned as u64 - 1 {
+        retire_new(&writer, tally, value);
+    }
+    assert_eq!(
+        tally.live(),
+        scanned - 1,
+        "no placement before the batch covers the scan"
+    );
+    // No reservation is active: the placing retire frees the batch and runs one step.
+    retire_new(&writer, tally, scanned as u64);
+    assert_eq!(tally.live(), scanned - FREE_STEP);
+    writer.flush();
+    assert_eq!(tally.live(), 0);
+    drop(idle);
+}

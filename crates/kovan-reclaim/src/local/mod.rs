@@ -30,7 +30,6 @@ use core::ptr;
 use kovan_core::sync::Ordering;
 use kovan_core::{Reservation, ThreadSlots};
 
-use crate::config::RETIRE_FREQ;
 use crate::domain::Domain;
 use crate::header::NodeHeader;
 use batch::Batch;
@@ -113,9 +112,9 @@ impl Local {
             pin_count: Cell::new(0),
             cached_era: Cell::new(0),
             batch: Cell::new(Batch::EMPTY),
-            place_at: Cell::new(RETIRE_FREQ),
+            place_at: Cell::new(place::first_try_len(domain)),
             deferred: Cell::new(Batch::EMPTY),
-            deferred_place_at: Cell::new(RETIRE_FREQ),
+            deferred_place_at: Cell::new(place::first_try_len(domain)),
             retired: Cell::new(0),
             // Relaxed: only holders of the id write it, and this claim synchronised with the
             // previous holder's release of the id.

@@ -1,8 +1,8 @@
 //! Retire and place a batch.
 //!
 //! `retire` links a node into the open batch (O(1)); every `EPOCH_FREQ`-th retirement of the
-//! thread advances the era. At `RETIRE_FREQ` nodes (or the grown target after a failed try) the
-//! batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
+//! thread advances the era. At `RETIRE_FREQ` nodes, or as many as the scan visits ids if more
+//! (or the grown target after a failed try), the batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
 //! of the registered reservations assigning a node to each eligible one, then one unconditional
 //! AcqRel swap per assigned node into that reservation's list. A batch with too few nodes for
 //! the eligible reservations stays open and grows. The batch's reference count starts biased,
@@ -19,6 +19,7 @@ use kovan_core::{ListHead, Reservation};
 use super::Local;
 use super::batch::Batch;
 use crate::config::{EPOCH_FREQ, RETIRE_FREQ};
+use crate::domain::Domain;
 use crate::header::{
     NodeHeader, REFS_BIAS, as_list_node, decode_assignee, encode_assignee, from_list_node, mark,
 };
@@ -147,7 +148,7 @@ impl Local {
         // SAFETY: the batch was detached above, so this thread owns the chain.
         match unsafe { self.try_place(batch) } {
             Ok(()) => {
-                place_at.set(RETIRE_FREQ);
+                place_at.set(first_try_len(self.domain()));
                 Ok(())
             }
             Err(eligible) => {
@@ -296,4 +297,14 @@ fn eligible(reservation: &Reservation, min_birth: u64) -> bool {
     // publication fence per I2.
     reservation.list_head(Ordering::Acquire) != ListHead::Inactive
         && reservation.reserved_era(Ordering::Acquire) >= min_birth
+}
+
+/// The batch length at which a placement is first tried: `RETIRE_FREQ`, or the number of ids a
+/// scan visits if larger, so that the scan costs O(1) per retirement however many threads ever
+/// registered (docs/protocol.md §5 counts the larger batches).
+pub(super) fn first_try_len(domain: &Domain) -> usize {
+    #[cfg(kovan_mutant = "batch_ignores_scan_bound")]
+    return RETIRE_FREQ;
+    #[cfg(not(kovan_mutant = "batch_ignores_scan_bound"))]
+    RETIRE_FREQ.max(domain.state().registry().scan_bound())
 }
