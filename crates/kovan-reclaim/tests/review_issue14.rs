@@ -289,3 +289,104 @@ fn finding_4_a_protected_readers_birth_era_changes_when_a_writer_places_the_node
         domain.era()
     );
 }
+
+/// The kovan crate's front page: "Each thread gathers up to [`RETIRE_FREQ`] (64) retired nodes
+/// in a batch before placing it". Since `first_try_len`, the first try is at
+/// max(`RETIRE_FREQ`, scan bound) nodes: with 1,000 ids ever registered, 1,000.
+#[test]
+fn finding_3_kovan_docs_state_when_a_batch_is_first_placed() {
+    assert!(
+        !KOVAN_LIB.contains("Each thread gathers up to [`RETIRE_FREQ`] (64) retired nodes"),
+        "crates/kovan/src/lib.rs says a batch is placed at RETIRE_FREQ nodes; it is placed at \
+         max(RETIRE_FREQ, ids the registry ever handed out)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: deferred resources wait for max(RETIRE_FREQ, scan bound) calls, not RETIRE_FREQ.
+// ---------------------------------------------------------------------------------------------
+
+/// `Guard::defer`: "Deferred functions gather in a batch of their own, placed like a node batch
+/// (every `RETIRE_FREQ` calls, ...)". The deferred batch's first try is now at the scan bound
+/// when it is larger, and the scan bound is a high-water mark: once a program has had many
+/// threads (a burst, a pool that grew once, the benchmark's 1,000 idle threads), every thread
+/// keeps up to that many deferred resources (old bucket arrays, buffers) before any can run,
+/// for good. The memory bound counts records, not the bytes they hold, so this multiplies the
+/// bytes a thread holds back by scan_bound / RETIRE_FREQ with no bound in the docs saying so.
+#[test]
+fn finding_5_deferred_functions_wait_for_scan_bound_calls_not_retire_freq() {
+    use std::sync::atomic::AtomicUsize;
+    let domain = Arc::new(Domain::new());
+    // Threads that registered once and are idle now (inactive reservations: no eligibility).
+    let idle: Vec<LocalHandle> = (0..2 * RETIRE_FREQ).map(|_| domain.register().unwrap()).collect();
+    drop(idle);
+    let handle = domain.register().unwrap();
+    let other = domain.register().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..RETIRE_FREQ {
+        let guard = handle.pin();
+        let ran = Arc::clone(&ran);
+        guard.defer(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    // Every guard live at the calls has dropped; release the only reservation that could hold
+    // the batch: move the era, then pin again (no flush on `handle`, which places any batch).
+    other.flush();
+    drop(handle.pin());
+    let ran_before_flush = ran.load(Ordering::SeqCst);
+    handle.flush();
+    assert!(
+        ran_before_flush > 0,
+        "after RETIRE_FREQ = {RETIRE_FREQ} deferrals the batch is placed, and once the \
+         reservations live at the calls are released its functions start running (ran \
+         {ran_before_flush}: the batch waits for {} deferrals)",
+        2 * RETIRE_FREQ + 2
+    );
+}
+
+/// The same root cause through `Guard::defer`, whose docs promise that `f` "runs, on whichever
+/// thread frees that batch, after each of them was released (its thread pinned again after the
+/// era moved, flushed or exited)", and that flush pads the batch "so `f` runs once those
+/// reservations are released". A `synchronize()` built on it (defer a signal, flush until it
+/// arrives) hangs: the reader released its reservation, so the deferred batch is freed, but it
+/// waits on the reader's free list behind the step's two destructors, and nothing the waiting
+/// thread does (flush, pin, defer) reaches another thread's free list.
+#[test]
+fn finding_1_a_deferred_signal_waits_on_an_idle_readers_free_list() {
+    use std::sync::atomic::AtomicBool;
+    let domain = Arc::new(Domain::new());
+    let reader = domain.register().unwrap();
+    let writer = domain.register().unwrap();
+    drop(reader.pin());
+    let signalled = Arc::new(AtomicBool::new(false));
+    {
+        let guard = writer.pin();
+        let signal = Arc::clone(&signalled);
+        // The signal, then the writer's other deferred work of the same moment.
+        guard.defer(move || signal.store(true, Ordering::SeqCst));
+        guard.defer(|| ());
+        guard.defer(|| ());
+    }
+    // Places the deferred batch (padded) in the reader's reservation, the only active one.
+    writer.flush();
+    assert!(!signalled.load(Ordering::SeqCst), "the reader still holds it");
+    // The era moved (the flush advanced it): the reader pins once and releases the batch.
+    drop(reader.pin());
+    // The reader goes idle. The writer waits for its signal the only way it can.
+    for _ in 0..100 {
+        if signalled.load(Ordering::SeqCst) {
+            break;
+        }
+        writer.flush();
+        drop(writer.pin());
+    }
+    let stats = domain.stats();
+    let signalled_in_time = signalled.load(Ordering::SeqCst);
+    reader.flush();
+    assert!(
+        signalled_in_time,
+        "every reservation live at the deferral was released, so the deferred function runs \
+         ({stats}); it waits on the idle reader's free list instead"
+    );
+}
