@@ -390,3 +390,73 @@ fn finding_1_a_deferred_signal_waits_on_an_idle_readers_free_list() {
          ({stats}); it waits on the idle reader's free list instead"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Held attacks.
+// ---------------------------------------------------------------------------------------------
+
+mod requeued_records {
+    use super::*;
+    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicUsize;
+
+    pub static DOMAIN: OnceLock<Arc<Domain>> = OnceLock::new();
+    pub static RAN: AtomicUsize = AtomicUsize::new(0);
+    pub const RECORDS: usize = 3;
+
+    /// Dropped by the exiting thread's drain: pins (reactivating the exiting reservation), then
+    /// has another handle defer records and place them in that reservation, so that the exit's
+    /// last release frees a batch of records that it requeues (birth era = current era) and
+    /// parks for adoption.
+    pub struct Feeder;
+
+    impl Drop for Feeder {
+        fn drop(&mut self) {
+            let domain = DOMAIN.get().unwrap();
+            let guard = domain.pin();
+            let other = domain.register().unwrap();
+            {
+                let other_guard = other.pin();
+                for _ in 0..RECORDS {
+                    other_guard.defer(|| {
+                        RAN.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            }
+            other.flush();
+            drop(other);
+            drop(guard);
+        }
+    }
+}
+
+/// A freed batch of deferred records requeued by a thread exit (its members' link words are
+/// rebuilt by `unplace` and every birth era becomes the current era, so the records join the
+/// node batch), parked, adopted by another thread (`split_chain` on the requeued members) and
+/// placed again: every record runs exactly once and nothing is left. Also under Miri (exposed
+/// provenance through `era_or_link`).
+#[test]
+fn held_requeued_records_are_adopted_and_run_once() {
+    use requeued_records::*;
+    let domain = Arc::clone(DOMAIN.get_or_init(|| Arc::new(Domain::new())));
+    std::thread::spawn(|| {
+        let domain = DOMAIN.get().unwrap();
+        let guard = domain.pin();
+        let node = guard.alloc_node(Feeder);
+        // SAFETY: never published, retired once.
+        unsafe { guard.retire_node(node) };
+    })
+    .join()
+    .unwrap();
+    let after_exit = domain.stats();
+    assert_eq!(
+        (after_exit.parked_batches, RAN.load(Ordering::SeqCst)),
+        (1, 0),
+        "the exit requeued the freed records and parked them ({after_exit})"
+    );
+    let handle = domain.register().unwrap();
+    handle.flush();
+    assert_eq!(RAN.load(Ordering::SeqCst), RECORDS, "each record runs once");
+    let stats = domain.stats();
+    assert_eq!(stats.unfreed(), 0, "{stats}");
+}
