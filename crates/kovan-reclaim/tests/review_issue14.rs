@@ -49,7 +49,11 @@ fn finding_1_flush_leaves_the_batch_a_reader_released_on_the_readers_free_list()
     for value in 0..RETIRE_FREQ as u64 {
         retire_new(&writer, tally, value);
     }
-    assert_eq!(tally.live(), RETIRE_FREQ, "the reader's reservation holds the batch");
+    assert_eq!(
+        tally.live(),
+        RETIRE_FREQ,
+        "the reader's reservation holds the batch"
+    );
     // Move the era, so the reader's next pin releases its reservation's list.
     writer.flush();
     // The reader pins after the era moved: its reservation no longer covers the batch.
@@ -318,7 +322,9 @@ fn finding_5_deferred_functions_wait_for_scan_bound_calls_not_retire_freq() {
     use std::sync::atomic::AtomicUsize;
     let domain = Arc::new(Domain::new());
     // Threads that registered once and are idle now (inactive reservations: no eligibility).
-    let idle: Vec<LocalHandle> = (0..2 * RETIRE_FREQ).map(|_| domain.register().unwrap()).collect();
+    let idle: Vec<LocalHandle> = (0..2 * RETIRE_FREQ)
+        .map(|_| domain.register().unwrap())
+        .collect();
     drop(idle);
     let handle = domain.register().unwrap();
     let other = domain.register().unwrap();
@@ -370,7 +376,10 @@ fn finding_1_a_deferred_signal_waits_on_an_idle_readers_free_list() {
     }
     // Places the deferred batch (padded) in the reader's reservation, the only active one.
     writer.flush();
-    assert!(!signalled.load(Ordering::SeqCst), "the reader still holds it");
+    assert!(
+        !signalled.load(Ordering::SeqCst),
+        "the reader still holds it"
+    );
     // The era moved (the flush advanced it): the reader pins once and releases the batch.
     drop(reader.pin());
     // The reader goes idle. The writer waits for its signal the only way it can.
@@ -533,7 +542,54 @@ fn held_reentrant_destructors_in_free_steps() {
     })
     .join()
     .unwrap();
-    assert_eq!(DROPPED.load(Ordering::SeqCst), CREATED.load(Ordering::SeqCst));
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        CREATED.load(Ordering::SeqCst)
+    );
     assert_eq!(RAN.load(Ordering::SeqCst), DEFERRED.load(Ordering::SeqCst));
     assert_eq!(domain.stats().unfreed(), 0);
+}
+
+/// A destructor that panics inside the free step of an outermost pin (past the cap, so the
+/// step runs whole batches): the pin count is lowered again, no node is dropped twice (the
+/// canary), and a flush frees the rest exactly once.
+#[test]
+fn held_a_panic_in_a_pin_step_leaves_the_free_list_consistent() {
+    const BATCHES: usize = FREE_LIST_CAP + 3;
+    let tally = leak_tally();
+    let domain = Arc::new(Domain::new());
+    let reader = domain.register().unwrap();
+    let writer = domain.register().unwrap();
+    drop(reader.pin());
+    let total = BATCHES * RETIRE_FREQ;
+    // All born in the era the reader publishes, so it holds every batch.
+    let nodes: Vec<_> = (0..total as u64)
+        .map(|value| {
+            // One bomb in the middle of the batches the step destroys whole.
+            let armed = value == (RETIRE_FREQ + RETIRE_FREQ / 2) as u64;
+            writer
+                .alloc_node(Bomb {
+                    armed,
+                    canary: Canary::new(tally, value),
+                })
+                .as_ptr()
+        })
+        .collect();
+    for node in nodes {
+        // SAFETY: never published; retired once.
+        unsafe { writer.retire_node(NonNull::new(node).unwrap()) };
+    }
+    assert_eq!(tally.live(), total);
+    writer.flush();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| drop(reader.pin())));
+    assert!(result.is_err(), "the bomb went off in the pin's step");
+    assert!(!reader.is_pinned(), "the pin count is lowered again");
+    assert!(
+        tally.live() <= FREE_LIST_CAP * RETIRE_FREQ,
+        "the step finished its cap"
+    );
+    reader.flush();
+    assert_eq!(tally.live(), 0);
+    let stats = domain.stats();
+    assert_eq!(stats.unfreed(), 0, "{stats}");
 }
