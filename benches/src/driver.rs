@@ -64,6 +64,8 @@ pub fn thread_counts(w: Workload, cfg: &Config, threads: &[usize]) -> Vec<usize>
         _ if w.scaled() => threads.to_vec(),
         Workload::Oversub => vec![cfg.oversub_threads],
         Workload::Churn => vec![cfg.churn_threads],
+        Workload::LatTreiber | Workload::LatMap => crate::latency::THREADS.to_vec(),
+        Workload::IdleThreads => vec![crate::idle::ACTIVE],
         _ => vec![2],
     }
 }
@@ -73,7 +75,7 @@ fn short(o: &Outcome) -> String {
         .iter()
         .filter(|(k, _)| *k != "reader_ok" || o.get("reader_ok") != Some(1.0))
         .map(|(k, v)| {
-            if *k == "mops" || k.ends_with("mops") {
+            if *k == "mops" || k.ends_with("mops") || k.ends_with("ratio") {
                 format!("{k}={v:.2}")
             } else {
                 format!("{k}={v:.0}")

@@ -35,6 +35,20 @@ pub fn kernel() -> String {
         .unwrap_or_else(|_| std::env::consts::OS.to_string())
 }
 
+/// The global allocator every library allocates and frees through: mimalloc when the package is
+/// built with its `mimalloc` feature (which installs it in the `compare` binary), the system
+/// allocator otherwise. Read from the build, not from the command line, so the report cannot
+/// name an allocator it did not use.
+pub fn allocator() -> &'static str {
+    if cfg!(feature = "mimalloc") {
+        "mimalloc"
+    } else if cfg!(target_env = "gnu") {
+        "system (glibc malloc)"
+    } else {
+        "system"
+    }
+}
+
 /// `rustc -V` of the compiler that built this binary.
 pub fn rustc() -> &'static str {
     env!("BENCH_RUSTC_VERSION")

@@ -39,6 +39,15 @@ pub enum Workload {
     Idle,
     /// 64 short-lived threads retiring nodes.
     Churn,
+    /// Latency of single Treiber pushes and pops ([`crate::latency`]).
+    LatTreiber,
+    /// Latency of single hash-map operations, 90% get, 5% insert, 5% remove, as
+    /// `map-90-10` ([`crate::latency`]).
+    LatMap,
+    /// Treiber stack beside many registered idle threads ([`crate::idle`]). Last: libraries
+    /// whose thread registry only grows keep scanning those slots in every later measurement of
+    /// the same process, so it runs in a child process and after everything else.
+    IdleThreads,
 }
 
 /// The set structures of the set workloads (setbench's and smr-benchmark's shapes).
@@ -128,7 +137,7 @@ const SET_KEYS: [[&str; 4]; 4] = [
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 24] = [
+    pub const ALL: [Workload; 27] = [
         Workload::Pin,
         Workload::ReadMostly,
         Workload::Treiber,
@@ -153,6 +162,9 @@ impl Workload {
         Workload::Stalled,
         Workload::Idle,
         Workload::Churn,
+        Workload::LatTreiber,
+        Workload::LatMap,
+        Workload::IdleThreads,
     ];
 
     /// Identifier used in JSON, chart file names and `--workloads`.
@@ -167,6 +179,9 @@ impl Workload {
             Workload::Stalled => "stalled-reader",
             Workload::Idle => "idle-reader",
             Workload::Churn => "thread-churn",
+            Workload::LatTreiber => "latency-treiber",
+            Workload::LatMap => "latency-map-90-10",
+            Workload::IdleThreads => "idle-threads",
         }
     }
 
@@ -297,6 +312,9 @@ pub fn run<S: Smr>(workload: Workload, threads: usize, cfg: &Config) -> Outcome 
         Workload::Stalled => reader_vs_writers::<S>(cfg, true),
         Workload::Idle => reader_vs_writers::<S>(cfg, false),
         Workload::Churn => churn::<S>(cfg),
+        Workload::LatTreiber => crate::latency::treiber::<S>(threads, cfg),
+        Workload::LatMap => crate::latency::map::<S>(threads, cfg),
+        Workload::IdleThreads => crate::idle::run::<S>(cfg),
     }
 }
 
@@ -360,7 +378,7 @@ const BATCH: u64 = 32;
 /// region runs from the earliest start to the latest stop, so a late wake-up of the main thread
 /// (likely with more threads than cores) cannot shrink it. `op` returns how many operations it
 /// performed. Returns total operations per second, in millions.
-fn throughput<S, F>(
+pub(crate) fn throughput<S, F>(
     smr: &S,
     threads: usize,
     cfg: &Config,
@@ -616,16 +634,9 @@ fn run_set<S: Smr, D: Set<S>>(
         cfg.set_duration,
         Some(&sampler),
         |local, rng| {
-            let r = rng.below(100);
-            let k = rng.below(keys);
-            if r < get_pct {
-                black_box(d.get(local, k));
-            } else if (r - get_pct).is_multiple_of(2) {
-                if d.insert(local, k, k) {
-                    population.add(1);
-                }
-            } else if d.remove(local, k) {
-                population.add(-1);
+            let delta = set_op(d, local, rng, keys, get_pct);
+            if delta != 0 {
+                population.add(delta);
             }
             1
         },
@@ -640,6 +651,30 @@ fn run_set<S: Smr, D: Set<S>>(
             ("avg_unfreed", sum.load(Ordering::Relaxed) as f64 / n as f64),
         ],
         ..Outcome::default()
+    }
+}
+
+/// One operation of a set workload over keys `0..keys`: `get_pct`% gets, the rest split evenly
+/// between insert and remove (so the set stays about half full). Returns the change in the number
+/// of keys present (+1 for an insert that inserted, -1 for a remove that removed, 0 otherwise).
+/// Shared with the latency workload ([`crate::latency::map`]), so that both time the same mix.
+#[inline]
+pub(crate) fn set_op<S: Smr, D: Set<S>>(
+    d: &D,
+    local: &mut S::Local,
+    rng: &mut Rng,
+    keys: u64,
+    get_pct: u64,
+) -> isize {
+    let r = rng.below(100);
+    let k = rng.below(keys);
+    if r < get_pct {
+        black_box(d.get(local, k));
+        0
+    } else if (r - get_pct).is_multiple_of(2) {
+        isize::from(d.insert(local, k, k))
+    } else {
+        -isize::from(d.remove(local, k))
     }
 }
 

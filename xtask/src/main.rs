@@ -5,7 +5,7 @@
 //! cargo xtask fmt|clippy|test|compat|test-release|loom|miri|asan|tsan|no-std|msrv
 //! cargo xtask mutants [NAME]...                      the mutation check alone
 //! cargo xtask chaos --seeds N [--seed S]             the randomized stress test, more seeds
-//! cargo xtask bench [ARGS]...                        cargo run --release -p kovan-benches --bin compare -- ARGS
+//! cargo xtask bench [--alloc A] [ARGS]...            cargo run --release -p kovan-benches --bin compare -- ARGS
 //! ```
 //!
 //! Every command is printed before it runs; its output is streamed and also parsed for the
@@ -57,8 +57,10 @@ commands:
                  seeds 0..N (S..S+N with --seed S; --seed S alone: that seed); prints a line per
                  seed and fails if any seed fails. Runs under KOVAN_TEST_TIMEOUT: raise it for
                  long runs (about 0.5 s per seed here).
-  bench [ARGS]...
-                 cargo run --release -p kovan-benches --bin compare -- ARGS (e.g. --quick)
+  bench [--alloc system|mimalloc] [ARGS]...
+                 cargo run --release -p kovan-benches --bin compare -- ARGS (e.g. --quick);
+                 --alloc mimalloc builds compare with mimalloc as the global allocator of every
+                 library (feature `mimalloc` of kovan-benches; default: the system allocator)
   help           this text
 
 environment:
@@ -95,7 +97,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode, String> {
         }
         "chaos" => chaos(&ctx, rest),
         "bench" => {
-            let status = steps::bench_cmd(rest)
+            let status = steps::bench_cmd(rest)?
                 .run_inherit(&ctx.root)
                 .map_err(|e| e.to_string())?;
             Ok(match status.code() {

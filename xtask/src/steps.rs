@@ -357,17 +357,39 @@ fn tsan_cmd(ctx: &Ctx) -> Cmd {
     .env("CARGO_TARGET_DIR", ctx.sub_target("tsan"))
 }
 
-pub fn bench_cmd(args: &[String]) -> Cmd {
-    cargo(&[
-        "run",
-        "--release",
-        "-p",
-        "kovan-benches",
-        "--bin",
-        "compare",
-        "--",
-    ])
-    .args(args.iter().cloned())
+/// The allocators `cargo xtask bench --alloc NAME` can build the comparison with, and the
+/// kovan-benches feature that installs each one as the `compare` binary's global allocator
+/// (`None`: the system allocator, no feature).
+const ALLOCATORS: [(&str, Option<&str>); 2] = [("system", None), ("mimalloc", Some("mimalloc"))];
+
+/// `cargo run --release -p kovan-benches [--features F] --bin compare -- ARGS`. `--alloc NAME`
+/// (or `--alloc=NAME`) among `args` picks the allocator, for every library alike (default
+/// `system`); it is a build choice, so it goes to cargo as a feature and not to `compare`, whose
+/// report reads the allocator from its own build.
+pub fn bench_cmd(args: &[String]) -> Result<Cmd, String> {
+    let mut alloc = "system";
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--alloc" {
+            alloc = it
+                .next()
+                .ok_or("`--alloc` needs a value: system or mimalloc")?;
+        } else if let Some(name) = a.strip_prefix("--alloc=") {
+            alloc = name;
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    let (_, feature) = ALLOCATORS
+        .iter()
+        .find(|(name, _)| *name == alloc)
+        .ok_or_else(|| format!("`--alloc {alloc}`: unknown allocator (system or mimalloc)"))?;
+    let mut cmd = cargo(&["run", "--release", "-p", "kovan-benches"]);
+    if let Some(f) = feature {
+        cmd = cmd.args(["--features", f]);
+    }
+    Ok(cmd.args(["--bin", "compare", "--"]).args(rest))
 }
 
 /// A step that passes when its one command exits with status 0.
@@ -654,5 +676,29 @@ mod tests {
             assert_eq!(Step::from_name(step.name).map(|s| s.name), Some(step.name));
         }
         assert!(Step::from_name("mutants").is_none());
+    }
+
+    #[test]
+    fn bench_alloc_picks_a_feature_and_is_not_passed_on() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let plain = bench_cmd(&args(&["--quick"])).unwrap().display();
+        assert!(plain.ends_with("--bin compare -- --quick"), "{plain}");
+        assert!(!plain.contains("--features"), "{plain}");
+        assert_eq!(
+            bench_cmd(&args(&["--alloc", "system", "--quick"]))
+                .unwrap()
+                .display(),
+            plain
+        );
+        for a in [
+            &["--alloc", "mimalloc", "--quick"][..],
+            &["--quick", "--alloc=mimalloc"],
+        ] {
+            let mi = bench_cmd(&args(a)).unwrap().display();
+            assert!(mi.contains("--features mimalloc --bin compare"), "{mi}");
+            assert!(!mi.contains("--alloc"), "{mi}");
+        }
+        assert!(bench_cmd(&args(&["--alloc", "jemalloc"])).is_err());
+        assert!(bench_cmd(&args(&["--alloc"])).is_err());
     }
 }

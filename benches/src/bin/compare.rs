@@ -9,9 +9,36 @@ use kovan_benches::driver::run_all;
 use kovan_benches::libs::libraries;
 use kovan_benches::report;
 use kovan_benches::workloads::{Config, Workload};
+use kovan_benches::{idle, sysinfo};
 
-/// Where `--publish` puts the report: the copy the repository keeps.
-const PUBLISHED: &str = "docs/benchmarks.md";
+/// With the `mimalloc` feature (`cargo xtask bench --alloc mimalloc`), every library allocates
+/// and frees through mimalloc; the report reads which allocator this is from the same feature
+/// ([`sysinfo::allocator`]).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Default output paths: a mimalloc build writes its own files, so that it never replaces the
+/// system-allocator report (`--publish`: docs/benchmarks-mimalloc.md).
+#[cfg(not(feature = "mimalloc"))]
+mod paths {
+    /// Where `--publish` puts the report: the copy the repository keeps.
+    pub const PUBLISHED: &str = "docs/benchmarks.md";
+    /// Default `--out`.
+    pub const OUT: &str = "target/bench-report/benchmarks.md";
+    /// Default `--json`.
+    pub const JSON: &str = "target/bench-report/results.json";
+}
+#[cfg(feature = "mimalloc")]
+mod paths {
+    /// Where `--publish` puts the report: the copy the repository keeps.
+    pub const PUBLISHED: &str = "docs/benchmarks-mimalloc.md";
+    /// Default `--out`.
+    pub const OUT: &str = "target/bench-report/benchmarks-mimalloc.md";
+    /// Default `--json`.
+    pub const JSON: &str = "target/bench-report/results-mimalloc.json";
+}
+use paths::PUBLISHED;
 
 /// Runs every workload for every library and writes the markdown report (with SVG charts next
 /// to it) and a JSON file with every repetition.
@@ -34,11 +61,7 @@ struct Args {
     threads: Vec<usize>,
 
     /// The markdown report; the SVG charts (bench-*.svg) go to the same folder.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/bench-report/benchmarks.md"
-    )]
+    #[arg(long, value_name = "PATH", default_value = paths::OUT)]
     out: PathBuf,
 
     /// Write the report and its charts into docs/ (the same as `--out docs/benchmarks.md`),
@@ -47,11 +70,7 @@ struct Args {
     publish: bool,
 
     /// Every repetition, with the unfreed-over-time series, as JSON.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/bench-report/results.json"
-    )]
+    #[arg(long, value_name = "PATH", default_value = paths::JSON)]
     json: PathBuf,
 
     /// Hand-written text for the report's Notes section, used if the file exists.
@@ -73,6 +92,11 @@ struct Args {
     /// Timed region of a throughput measurement, in milliseconds (at least 1).
     #[arg(long, value_name = "N")]
     duration_ms: Option<u64>,
+
+    /// Internal: one measurement of the idle-threads workload for library NAME, figures as JSON
+    /// on stdout (the run starts one such child process per measurement).
+    #[arg(long = &idle::CHILD_OPTION[2..], value_name = "NAME", hide = true)]
+    idle_threads_child: Option<String>,
 }
 
 /// A thread count.
@@ -103,6 +127,9 @@ fn main() -> ExitCode {
     if let Some(d) = args.duration_ms {
         cfg.duration = Duration::from_millis(d.max(1));
     }
+    if let Some(name) = &args.idle_threads_child {
+        return idle::child_main(&libraries(), name, &cfg);
+    }
     let mut libs = libraries();
     if let Some(names) = &args.libs {
         libs.retain(|l| names.iter().any(|n| n == l.name()));
@@ -112,19 +139,25 @@ fn main() -> ExitCode {
         }
     }
     let command = format!(
-        "cargo run --release -p kovan-benches --bin compare --{}",
+        "cargo run --release -p kovan-benches{} --bin compare --{}",
+        if cfg!(feature = "mimalloc") {
+            " --features mimalloc"
+        } else {
+            ""
+        },
         std::env::args()
             .skip(1)
             .map(|a| format!(" {a}"))
             .collect::<String>()
     );
     eprintln!(
-        "compare: {} libraries, workloads {:?}, threads {:?}, {} reps{}",
+        "compare: {} libraries, workloads {:?}, threads {:?}, {} reps{}, allocator {}",
         libs.len(),
         workloads.iter().map(|w| w.key()).collect::<Vec<_>>(),
         args.threads,
         cfg.reps,
-        if cfg.quick { " (quick)" } else { "" }
+        if cfg.quick { " (quick)" } else { "" },
+        sysinfo::allocator()
     );
     let run = run_all(&cfg, &libs, &args.threads, &workloads);
     let notes = std::fs::read_to_string(&notes).ok();

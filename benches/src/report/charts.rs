@@ -182,7 +182,7 @@ pub fn charts(run: &Run, dir: &Path) -> Vec<String> {
         .filter(|s| run.workloads.contains(&s.w))
     {
         let Some(chart) = &sec.chart else { continue };
-        let p = dir.join(chart.file.as_ref());
+        let p = dir.join(chart.file_name());
         let drawn = if sec.w.scaled() {
             throughput_chart(run, sec.w, chart, &p)
         } else {
@@ -190,7 +190,7 @@ pub fn charts(run: &Run, dir: &Path) -> Vec<String> {
         };
         match drawn {
             Ok(()) => written.push(p.display().to_string()),
-            Err(e) => eprintln!("chart {}: {e}", chart.file),
+            Err(e) => eprintln!("chart {}: {e}", p.display()),
         }
     }
     written

@@ -37,6 +37,7 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
     );
     let _ = writeln!(md, "| OS | {} |", crate::sysinfo::kernel());
     let _ = writeln!(md, "| compiler | {} |", crate::sysinfo::rustc());
+    let _ = writeln!(md, "| allocator | {} |", crate::sysinfo::allocator());
     let _ = writeln!(md, "| profile | release |\n");
 
     let _ = writeln!(md, "## Libraries\n");
@@ -76,7 +77,9 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
             continue;
         }
         let _ = writeln!(md, "## {}\n\n{}\n", sec.title, sec.what);
-        if sec.w.scaled() {
+        if let Some(table) = super::extra::table(run, sec.w) {
+            md.push_str(&table);
+        } else if sec.w.scaled() {
             let ts = run.threads_of(sec.w);
             let _ = write!(md, "| library |");
             for t in &ts {
@@ -139,7 +142,7 @@ pub fn markdown(run: &Run, command: &str, notes: Option<&str>) -> String {
             md.push_str(&peak_stats(run, sec.w));
         }
         if let Some(chart) = &sec.chart {
-            let _ = writeln!(md, "\n![{}]({})", sec.title, chart.file);
+            let _ = writeln!(md, "\n![{}]({})", sec.title, chart.file_name());
         }
         md.push('\n');
     }
@@ -220,7 +223,7 @@ fn unfreed_table(run: &Run, w: Workload, ts: &[usize]) -> String {
 }
 
 /// `median (min–max) · ratio×` for one cell.
-fn cell(run: &Run, w: Workload, lib: &str, threads: usize, metric: &str) -> String {
+pub(super) fn cell(run: &Run, w: Workload, lib: &str, threads: usize, metric: &str) -> String {
     let Some(s) = run.stat(w, lib, threads, metric) else {
         return "n/a".to_string();
     };

@@ -2,6 +2,7 @@
 //! the SVG charts ([`charts`]).
 
 mod charts;
+mod extra;
 mod format;
 mod markdown;
 pub mod results;

@@ -43,6 +43,9 @@ pub struct Machine {
     pub os: String,
     /// Compiler.
     pub rustc: String,
+    /// The global allocator of the `compare` binary that made the run.
+    #[serde(default)]
+    pub allocator: String,
 }
 
 /// The run's settings.
@@ -183,6 +186,7 @@ impl Results {
                 parallel_scaling: run.scaling.1,
                 os: crate::sysinfo::kernel(),
                 rustc: crate::sysinfo::rustc().to_string(),
+                allocator: crate::sysinfo::allocator().to_string(),
             },
             config: RunConfig {
                 quick: cfg.quick,

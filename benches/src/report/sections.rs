@@ -26,6 +26,18 @@ pub struct Chart {
     pub title: Cow<'static, str>,
 }
 
+impl Chart {
+    /// The SVG file: [`Chart::file`], with `-mimalloc` before the extension in a mimalloc build,
+    /// so that its charts never replace those of the system-allocator report in the same folder.
+    pub fn file_name(&self) -> String {
+        if cfg!(feature = "mimalloc") {
+            self.file.replace(".svg", "-mimalloc.svg")
+        } else {
+            self.file.to_string()
+        }
+    }
+}
+
 /// A section whose text is fixed ([`SECTIONS`]).
 struct Fixed {
     w: Workload,
@@ -208,6 +220,36 @@ const SECTIONS: &[Fixed] = &[
             ("after_join", "unfreed after join"),
             ("after_flush", "after one flush"),
         ],
+        chart: None,
+    },
+    Fixed {
+        w: Workload::LatTreiber,
+        title: "Latency: Treiber stack (one push or one pop)",
+        what: "Every single push and pop timed on its own (two `Instant::now()` around it), at 1 \
+               and 2 threads whatever `--threads` says: percentiles in nanoseconds over every \
+               operation of a measurement, median (min–max) over the repetitions (lower is \
+               better). Freeing a whole batch inside one operation shows in p99.9 and max.",
+        columns: &[],
+        chart: None,
+    },
+    Fixed {
+        w: Workload::LatMap,
+        title: "Latency: hash map, 90/10 (one operation of the `map-90-10` mix)",
+        what: "The hash map of the `map-90-10` set workload (same buckets, key range and prefill; \
+               90% get, 5% insert, 5% remove), every operation timed on its own, as for the \
+               Treiber stack (lower is better).",
+        columns: &[],
+        chart: None,
+    },
+    Fixed {
+        w: Workload::IdleThreads,
+        title: "Many registered idle threads (Treiber stack beside idle threads)",
+        what: "Treiber push + pop on the active threads, first alone, then with the idle threads \
+               registered (each created its per-thread state, pinned once, and blocks with that \
+               state alive). Both runs are made in one child process per measurement, so the \
+               registered slots never outlive the measurement. Millions of operations per second \
+               (higher is better) and their paired ratio, with / without (1 = no cost).",
+        columns: &[],
         chart: None,
     },
 ];

@@ -49,6 +49,23 @@ pub enum Check {
         /// The thread counts the target is stated for.
         at: Threads,
     },
+    /// Median `metric` no higher than that of any other library (the leak baseline is not a
+    /// library): for latencies, where lower is better.
+    LowestOther {
+        /// The metric.
+        metric: &'static str,
+        /// How the row names it.
+        what: &'static str,
+    },
+    /// Median `metric` (a paired ratio the workload computes itself) at least `need`.
+    AtLeast {
+        /// The metric.
+        metric: &'static str,
+        /// How the row names it.
+        what: &'static str,
+        /// Smallest value that meets the target.
+        need: f64,
+    },
     /// The worst repetition's `metric` below `limit`.
     Below {
         /// The metric.
@@ -168,7 +185,7 @@ pub const TARGETS: &[Target] = &[
             Check::Below {
                 metric: "peak_unfreed",
                 what: "peak unfreed",
-                limit: 2000.0,
+                limit: 1000.0,
             },
             Check::Zero {
                 metric: "after_flush",
@@ -199,6 +216,34 @@ pub const TARGETS: &[Target] = &[
             metric: "after_flush",
             what: "unfreed after one flush on the main thread",
         }],
+    },
+    Target {
+        workload: Some(Workload::LatTreiber),
+        label: "Treiber latency",
+        checks: &[Check::LowestOther {
+            metric: crate::latency::P999,
+            what: "p99.9",
+        }],
+    },
+    Target {
+        workload: Some(Workload::LatMap),
+        label: "map 90/10 latency",
+        checks: &[Check::LowestOther {
+            metric: crate::latency::P999,
+            what: "p99.9",
+        }],
+    },
+    Target {
+        workload: Some(Workload::IdleThreads),
+        label: "Treiber beside idle registered threads",
+        checks: &[
+            Check::AtLeast {
+                metric: crate::idle::RATIO,
+                what: "throughput with / without them",
+                need: 0.8,
+            },
+            Check::FastestOther,
+        ],
     },
     Target {
         workload: None,
@@ -250,9 +295,9 @@ fn against_label(lib: &str) -> String {
     }
 }
 
-/// `, 2 threads` for a scaled workload; nothing for a fixed-size one.
-fn at(w: Workload, t: usize) -> String {
-    if w.scaled() {
+/// `, 2 threads` for a workload run at several thread counts; nothing for one run at one.
+fn at(run: &Run, w: Workload, t: usize) -> String {
+    if w.scaled() || run.threads_of(w).len() > 1 {
         format!(", {}", format::threads(t))
     } else {
         String::new()
@@ -280,7 +325,7 @@ fn row(
                 .filter_map(|l| run.stat(w, l.name, t, "mops").map(|s| (l.name, s)))
                 .max_by(|a, b| a.1.median.total_cmp(&b.1.median))?;
             Row {
-                target: format!("{label} ≥ fastest other library{}", at(w, t)),
+                target: format!("{label} ≥ fastest other library{}", at(run, w, t)),
                 measured: format!(
                     "{} vs {other} {} Mops/s",
                     format::rate(me.median),
@@ -293,7 +338,38 @@ fn row(
         (Check::Ratio { against, need, .. }, Some((w, t))) => {
             let got = run.ratio(w, name, against, t, "mops")?;
             Row {
-                target: format!("{label} ≥ {need}× {}{}", against_label(against), at(w, t)),
+                target: format!(
+                    "{label} ≥ {need}× {}{}",
+                    against_label(against),
+                    at(run, w, t)
+                ),
+                measured: format::target_ratio(got, need),
+                status: ratio_status(need, got),
+            }
+        }
+        (Check::LowestOther { metric, what }, Some((w, t))) => {
+            let me = run.stat(w, name, t, metric)?;
+            let (other, best) = run
+                .libs
+                .iter()
+                .filter(|l| l.name != name && l.name != BASELINE)
+                .filter_map(|l| run.stat(w, l.name, t, metric).map(|s| (l.name, s)))
+                .min_by(|a, b| a.1.median.total_cmp(&b.1.median))?;
+            Row {
+                target: format!("{label}: {what} ≤ every other library's{}", at(run, w, t)),
+                measured: format!(
+                    "{} ns vs {other} {} ns",
+                    format::count(me.median),
+                    format::count(best.median)
+                ),
+                // As a speed ratio: the other library's latency over this one's.
+                status: ratio_status(1.0, best.median / me.median),
+            }
+        }
+        (Check::AtLeast { metric, what, need }, Some((w, t))) => {
+            let got = run.stat(w, name, t, metric)?.median;
+            Row {
+                target: format!("{label}: {what} ≥ {need}×{}", at(run, w, t)),
                 measured: format::target_ratio(got, need),
                 status: ratio_status(need, got),
             }

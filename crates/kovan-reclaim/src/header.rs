@@ -2,7 +2,7 @@
 
 use core::ptr;
 
-use kovan_core::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use kovan_core::sync::{AtomicPtr, AtomicU64, Ordering, UnsafeCell};
 use kovan_core::{ListNode, MAX_THREADS};
 
 use crate::reclaim::Destructor;
@@ -12,14 +12,14 @@ pub(crate) const INVALID_ADDR: usize = usize::MAX;
 
 /// Added to a batch's reference count while its insertions are in flight, so that concurrent
 /// traversals cannot drive the count to zero before every insertion has been counted.
-pub(crate) const REFS_BIAS: usize = 1 << (usize::BITS - 1);
+pub(crate) const REFS_BIAS: u64 = 1 << (u64::BITS - 1);
 
 /// The header that starts every object handed to the reclamation protocol.
 ///
-/// A retirable type puts it first in a `#[repr(C)]` struct. Each word has several uses over the
-/// object's life, defined by this crate's protocol; safe code outside the crate can create a
-/// header and read its birth era, nothing else, so it cannot rewrite a word the protocol relies
-/// on:
+/// A retirable type puts it first in a `#[repr(C)]` struct. Four words on 64-bit targets; each
+/// has several uses over the object's life, defined by this crate's protocol (docs/protocol.md
+/// §1, "The node header"). Safe code outside the crate can create a header and read its birth
+/// era, nothing else, so it cannot rewrite a word the protocol relies on:
 ///
 /// ```compile_fail,E0624
 /// // The link word that slot lists and batches run through is private to the protocol.
@@ -36,20 +36,19 @@ pub(crate) const REFS_BIAS: usize = 1 << (usize::BITS - 1);
 /// ```compile_fail,E0616
 /// // The birth era can be read, never written.
 /// let header = kovan_reclaim::NodeHeader::new(1);
-/// header.birth_era.store(0, core::sync::atomic::Ordering::Relaxed);
+/// header.era_or_link.store(0, core::sync::atomic::Ordering::Relaxed);
 /// ```
 #[repr(C, align(8))]
 pub struct NodeHeader {
     /// Slot-list link; during a batch scan, the id of the thread it is assigned to;
     /// [`INVALID_ADDR`] once traversed; the free-list link of a refs node whose count hit zero.
     next: AtomicPtr<NodeHeader>,
-    /// On ordinary batch members, the batch's refs node; on the refs node itself, its own
-    /// address [`mark`]ed.
+    /// Until the batch is placed, the next member of the unplaced chain; then, on ordinary
+    /// members, the batch's refs node, and on the refs node itself its front [`mark`]ed.
     batch_link: AtomicPtr<NodeHeader>,
-    /// On the refs node, the batch's reference count; on the others, the next batch member.
-    refs_or_batch_next: AtomicUsize,
-    /// The era read when the object was allocated; never later than its first publication.
-    birth_era: AtomicU64,
+    /// Until the batch is placed, the birth era (the batch has taken its minimum by then); then,
+    /// on ordinary members, the next member's address, and on the refs node the reference count.
+    era_or_link: AtomicU64,
     /// Installed at retire by the retiring thread, read by the freeing thread.
     destructor: UnsafeCell<Option<Destructor>>,
 }
@@ -61,10 +60,12 @@ unsafe impl Sync for NodeHeader {}
 // SAFETY: the header holds no thread-affine state; see the `Sync` argument for `destructor`.
 unsafe impl Send for NodeHeader {}
 
+// Four words on 64-bit targets (three 8-byte words and a 4-byte pointer pair on 32-bit ones):
+// docs/protocol.md §1 argues why a per-node destructor keeps it from Crystalline's three.
 #[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "64"))]
-static_assertions::assert_eq_size!(NodeHeader, [u64; 5]);
-#[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "32"))]
 static_assertions::assert_eq_size!(NodeHeader, [u64; 4]);
+#[cfg(all(not(any(kovan_loom, feature = "shuttle")), target_pointer_width = "32"))]
+static_assertions::assert_eq_size!(NodeHeader, [u64; 3]);
 #[cfg(not(kovan_loom))]
 static_assertions::const_assert_eq!(core::mem::align_of::<NodeHeader>(), 8);
 
@@ -79,17 +80,26 @@ impl NodeHeader {
         Self {
             next: AtomicPtr::new(ptr::null_mut()),
             batch_link: AtomicPtr::new(ptr::null_mut()),
-            refs_or_batch_next: AtomicUsize::new(0),
-            birth_era: AtomicU64::new(birth_era),
+            era_or_link: AtomicU64::new(birth_era),
             destructor: UnsafeCell::new(None),
         }
     }
 
     /// The era stamped at allocation.
+    ///
+    /// Valid until the object is retired: the protocol reuses the word once the object's batch
+    /// is placed, and a reader that still holds the object then reads an unrelated value.
     #[inline]
     pub fn birth_era(&self) -> u64 {
         // Relaxed: written once, before the object could be shared.
-        self.birth_era.load(Ordering::Relaxed)
+        self.era_or_link.load(Ordering::Relaxed)
+    }
+
+    /// Overwrites the birth era of a node in an unplaced chain (a requeued batch's members).
+    #[inline]
+    pub(crate) fn set_birth_era(&self, era: u64) {
+        // Relaxed: the chain is owned by this thread until a Release publication.
+        self.era_or_link.store(era, Ordering::Relaxed);
     }
 
     /// The slot-list / scan / free-list link word.
@@ -106,31 +116,48 @@ impl NodeHeader {
         &self.next
     }
 
-    /// The batch link word (refs node, or the refs node's own marked address).
+    /// The batch link word of a placed batch (refs node, or the refs node's marked front).
     #[inline]
     pub(crate) fn batch_link(&self) -> &AtomicPtr<NodeHeader> {
         &self.batch_link
     }
 
-    /// The reference count of a refs node.
+    /// The reference count of a placed batch's refs node.
     #[inline]
-    pub(crate) fn refs(&self) -> &AtomicUsize {
-        &self.refs_or_batch_next
+    pub(crate) fn refs(&self) -> &AtomicU64 {
+        &self.era_or_link
     }
 
-    /// The next member of the batch (not valid on the refs node, whose word is its count).
+    /// The next member of an unplaced chain (open, parked or requeued).
     #[inline]
-    pub(crate) fn batch_next(&self) -> *mut NodeHeader {
-        // The count/link union forces an integer here; exposed provenance keeps the pointer valid.
-        ptr::with_exposed_provenance_mut(self.refs_or_batch_next.load(Ordering::Relaxed))
+    pub(crate) fn chain_next(&self) -> *mut NodeHeader {
+        // Relaxed: an unplaced chain is read only by the thread that owns it, after the
+        // Acquire that handed it over (adoption) if any.
+        self.batch_link.load(Ordering::Relaxed)
     }
 
-    /// Links the next member of the batch (Relaxed: only the batch owner reads it before the
-    /// batch is published, and publication is a release operation).
+    /// Links the next member of an unplaced chain (Relaxed: only the chain's owner reads it
+    /// before the chain is published, and publication is a release operation).
     #[inline]
-    pub(crate) fn set_batch_next(&self, next: *mut NodeHeader) {
-        self.refs_or_batch_next
-            .store(next.expose_provenance(), Ordering::Relaxed);
+    pub(crate) fn set_chain_next(&self, next: *mut NodeHeader) {
+        self.batch_link.store(next, Ordering::Relaxed);
+    }
+
+    /// The next member of a placed batch (not valid on the refs node, whose word is its count).
+    #[inline]
+    pub(crate) fn member_next(&self) -> *mut NodeHeader {
+        // The count/link union forces an integer here; exposed provenance keeps the pointer
+        // valid. Relaxed: written by the placing thread before the Release insertions that the
+        // freeing thread's final Acquire decrement synchronises with.
+        ptr::with_exposed_provenance_mut(self.era_or_link.load(Ordering::Relaxed) as usize)
+    }
+
+    /// Links the next member of a batch being placed, over the birth era (Relaxed: published
+    /// by the Release insertions that follow).
+    #[inline]
+    pub(crate) fn set_member_next(&self, next: *mut NodeHeader) {
+        self.era_or_link
+            .store(next.expose_provenance() as u64, Ordering::Relaxed);
     }
 
     /// Installs the destructor.
@@ -248,17 +275,17 @@ mod tests {
     fn bias_is_the_top_bit() {
         assert_eq!(REFS_BIAS.count_ones(), 1);
         assert_eq!(REFS_BIAS.leading_zeros(), 0);
-        const { assert!(REFS_BIAS > MAX_THREADS) };
+        const { assert!(REFS_BIAS > MAX_THREADS as u64) };
     }
 
     #[test]
-    fn batch_next_keeps_provenance() {
+    fn member_next_keeps_provenance() {
         let a = Box::into_raw(Box::new(NodeHeader::new(1)));
         let b = Box::into_raw(Box::new(NodeHeader::new(2)));
         // SAFETY: both are live allocations made above.
         unsafe {
-            (*a).set_batch_next(b);
-            assert_eq!((*(*a).batch_next()).birth_era(), 2);
+            (*a).set_member_next(b);
+            assert_eq!((*(*a).member_next()).birth_era(), 2);
             drop(Box::from_raw(a));
             drop(Box::from_raw(b));
         }

@@ -75,7 +75,9 @@ mod stats;
 
 #[cfg(all(feature = "std", not(kovan_loom)))]
 pub use cache::DomainGuard;
-pub use config::{EPOCH_FREQ, ESCALATED_ERA, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound};
+pub use config::{
+    EPOCH_FREQ, ESCALATED_ERA, FREE_LIST_CAP, FREE_STEP, PROTECT_ROUNDS, RETIRE_FREQ, garbage_bound,
+};
 #[cfg(all(feature = "std", not(kovan_loom)))]
 pub use default::{default_domain, flush, pin, pin_owned, retire_raw, stats, with_handle};
 pub use domain::Domain;

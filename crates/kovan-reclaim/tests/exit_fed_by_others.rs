@@ -19,11 +19,16 @@ const FED: usize = 50;
 static CELL: AtomicPtr<Node<u64>> = AtomicPtr::new(std::ptr::null_mut());
 static ROUNDS: AtomicUsize = AtomicUsize::new(0);
 
+/// `Reader` values created and dropped.
+static CREATED: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
 /// A value whose drop only reads a shared cell (pin, protected load); it retires nothing.
 struct Reader;
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
         let guard = kovan_reclaim::pin();
         // Moves the era (a flush under a guard keeps the reservation), so that the load below
         // publishes again.
@@ -34,7 +39,10 @@ impl Drop for Reader {
 
 fn retire_readers(count: usize) {
     let nodes: Vec<_> = (0..count)
-        .map(|_| Node::alloc(default_domain(), Reader))
+        .map(|_| {
+            CREATED.fetch_add(1, Ordering::SeqCst);
+            Node::alloc(default_domain(), Reader)
+        })
         .collect();
     for node in nodes {
         // SAFETY: never published, retired once.
@@ -86,5 +94,12 @@ fn thread_exit_ends_when_its_destructors_create_no_garbage() {
     assert!(
         rounds <= 4,
         "the exit ran {rounds} rounds; its destructors created no garbage"
+    );
+    // What the exit parked is adopted and freed by the next flush of any thread.
+    kovan_reclaim::flush();
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        CREATED.load(Ordering::SeqCst),
+        "every reader is dropped once"
     );
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::{Canary, Tally, alloc, leak_tally};
-use kovan_reclaim::{Domain, LocalHandle, Node, RETIRE_FREQ, garbage_bound};
+use kovan_reclaim::{Domain, FREE_STEP, LocalHandle, Node, RETIRE_FREQ, garbage_bound};
 
 fn retire_now<T: Send + 'static>(handle: &LocalHandle, node: *mut Node<T>) {
     // SAFETY: every caller has unlinked `node` (or never published it) and retires it once.
@@ -135,12 +135,13 @@ fn assert_recovered(domain: &Arc<Domain>, handle: LocalHandle) {
     );
 }
 
-/// Makes `holder`'s reservation hold a batch of `nodes` nodes (one armed bomb among them)
-/// retired by `writer`; the batch is freed when `holder` next captures its list.
+/// Makes `holder`'s reservation hold a batch of `RETIRE_FREQ` nodes retired by `writer`, the
+/// last one an armed bomb; the batch is freed when `holder` next captures its list, newest
+/// node first, so the bomb is the first destructor that capture runs.
 fn park_bomb_batch_in(holder: &LocalHandle, writer: &LocalHandle, drops: &'static AtomicUsize) {
     drop(holder.pin());
     for i in 0..RETIRE_FREQ {
-        retire_now(writer, bomb(writer, i == RETIRE_FREQ / 2, drops));
+        retire_now(writer, bomb(writer, i == RETIRE_FREQ - 1, drops));
     }
     // The batch went into `holder`'s list (the only active eligible reservation).
     assert_eq!(drops.load(Ordering::SeqCst), 0);
@@ -159,6 +160,12 @@ fn destructor_panic_in_pin_leaves_the_handle_unpinned() {
     assert!(outcome.is_err(), "the bomb went off inside pin");
     assert_eq!(
         drops.load(Ordering::SeqCst),
+        FREE_STEP,
+        "the pin finished its share of the freeing"
+    );
+    holder.flush();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
         RETIRE_FREQ,
         "every node dropped once"
     );
@@ -170,13 +177,20 @@ fn destructor_panic_in_retire_reclaims_the_rest() {
     let drops = leak_counter();
     let domain = Arc::new(Domain::new());
     let handle = domain.register().unwrap();
-    // Nobody reserves anything: the batch is freed by the retire that places it.
+    // Nobody reserves anything: the batch is freed by the retire that places it, which runs
+    // the newest node's destructor first.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for i in 0..RETIRE_FREQ {
-            retire_now(&handle, bomb(&handle, i == 3, drops));
+            retire_now(&handle, bomb(&handle, i == RETIRE_FREQ - 1, drops));
         }
     }));
     assert!(outcome.is_err());
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        FREE_STEP,
+        "the retire's share"
+    );
+    handle.flush();
     assert_eq!(drops.load(Ordering::SeqCst), RETIRE_FREQ);
     assert_recovered(&domain, handle);
 }

@@ -1,4 +1,4 @@
-//! The open batch: retired nodes not placed yet, chained through `batch_next`.
+//! The open batch: retired nodes not placed yet, chained through `chain_next`.
 //!
 //! Only the owning thread touches an open batch, so no ordering matters here; the placement
 //! publishes it with Release (see `place`). Adopted parked chains and requeued freed batches
@@ -41,7 +41,7 @@ impl Batch {
             return self;
         }
         // SAFETY: both chains are unpublished and owned by the merging thread.
-        unsafe { (*self.tail).set_batch_next(other.front) };
+        unsafe { (*self.tail).set_chain_next(other.front) };
         Batch {
             front: self.front,
             tail: other.tail,
@@ -62,7 +62,7 @@ impl Batch {
         while !node.is_null() {
             // SAFETY: every member of an owned chain is a live, unpublished node.
             let header = unsafe { &*node };
-            let next = header.batch_next();
+            let next = header.chain_next();
             let birth = header.birth_era();
             // Mutant: records stay with the nodes, whose batch then waits for every reservation.
             #[cfg(kovan_mutant = "adopted_records_join_node_batch")]
@@ -75,12 +75,12 @@ impl Batch {
                 &mut nodes
             };
             // Appended at the tail: each chain keeps the order it had.
-            header.set_batch_next(ptr::null_mut());
+            header.set_chain_next(ptr::null_mut());
             if batch.is_empty() {
                 batch.front = node;
             } else {
                 // SAFETY: the tail is a member of the same owned chain.
-                unsafe { &*batch.tail }.set_batch_next(node);
+                unsafe { &*batch.tail }.set_chain_next(node);
             }
             batch.tail = node;
             batch.len += 1;
@@ -106,7 +106,7 @@ mod tests {
             .collect();
         for pair in headers.windows(2) {
             // SAFETY: fresh headers owned by this test.
-            unsafe { &*pair[0] }.set_batch_next(pair[1]);
+            unsafe { &*pair[0] }.set_chain_next(pair[1]);
         }
         // SAFETY: an unpublished chain owned by this test.
         let (nodes, records) = unsafe { Batch::split_chain(headers[0]) };
@@ -119,7 +119,7 @@ mod tests {
                 // SAFETY: members of the chains built above.
                 let header = unsafe { &*node };
                 births.push(header.birth_era());
-                node = header.batch_next();
+                node = header.chain_next();
             }
             births
         };

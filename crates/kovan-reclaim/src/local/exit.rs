@@ -16,7 +16,7 @@ use kovan_core::{ListHead, ThreadSlots};
 use super::batch::Batch;
 use super::{Life, Local};
 
-use crate::header::{as_list_node, from_list_node, unmark};
+use crate::header::{NodeHeader, as_list_node, from_list_node, unmark};
 use crate::stall::{Step, point};
 
 impl Local {
@@ -133,7 +133,7 @@ impl Local {
             self.adopt_from(self.slots());
             self.place_open_batch(true);
             self.park();
-            if self.free_list.get().is_null() {
+            if !self.has_freed_batches() {
                 break;
             }
             self.drain_free_list();
@@ -173,18 +173,15 @@ impl Local {
     fn requeue_freed(&self) {
         let mut refs = self.free_list.replace(ptr::null_mut());
         while !refs.is_null() {
+            self.freed_batches.set(self.freed_batches.get() - 1);
             // SAFETY: the batch count reached zero: this thread owns the whole batch.
             let header = unsafe { &*refs };
             // Relaxed: free-list links are written and read by this thread only.
             let rest = header.next().load(Ordering::Relaxed);
-            // Members run from the front to the refs node through `batch_next`; the refs
-            // node's count word (zero) ends the chain as a null link.
             let front = unmark(header.batch_link().load(Ordering::Relaxed));
-            header.set_batch_next(ptr::null_mut());
             // SAFETY: as above; the chain is owned and no longer placed anywhere.
-            let (nodes, records) = unsafe { Batch::split_chain(front) };
-            self.batch.set(self.batch.get().merge(nodes));
-            self.deferred.set(self.deferred.get().merge(records));
+            let chain = unsafe { unplace(front, refs, self.domain().era()) };
+            self.batch.set(self.batch.get().merge(chain));
             refs = rest;
         }
     }
@@ -220,13 +217,45 @@ impl Local {
         while !node.is_null() {
             // SAFETY: mutant only; deliberately wrong.
             unsafe {
-                let next = (*node).batch_next();
+                let next = (*node).chain_next();
                 if let Some(destructor) = (*node).destructor() {
                     destructor(node);
                 }
                 node = next;
             }
         }
+    }
+}
+
+/// Rebuilds a freed batch, placed with members `front..=refs`, as an unplaced chain. The
+/// birth eras were overwritten at placement; the batch is unreachable for every reader, so any
+/// era is safe, and `era` (the current one) makes the fewest reservations eligible when it is
+/// placed again (deferred records among the members lose their mark and join the node batch,
+/// which no reservation holds longer on their account). Bound: the batch's length.
+///
+/// # Safety
+/// The caller owns the batch (its count reached zero).
+unsafe fn unplace(front: *mut NodeHeader, refs: *mut NodeHeader, era: u64) -> Batch {
+    let mut len = 1;
+    let mut node = front;
+    while node != refs {
+        // SAFETY: members of an owned batch are alive.
+        let header = unsafe { &*node };
+        let next = header.member_next();
+        header.set_chain_next(next);
+        header.set_birth_era(era);
+        len += 1;
+        node = next;
+    }
+    // SAFETY: as above.
+    let header = unsafe { &*refs };
+    header.set_chain_next(ptr::null_mut());
+    header.set_birth_era(era);
+    Batch {
+        front,
+        tail: refs,
+        len,
+        min_birth: era,
     }
 }
 

@@ -37,12 +37,12 @@ impl Local {
     /// (the next link of a chain), places and frees that too. Only this thread's own
     /// retirements start another round: its reservation is not captured again, so batches
     /// that other threads place meanwhile cannot keep it going. Called from a destructor, it
-    /// places once and leaves the freeing to the running `drain_free_list`. Bound: one placement per
+    /// places once and leaves the freeing to the running destructor loop. Bound: one placement per
     /// generation of garbage that the destructors retire.
     pub(super) fn place_and_free(&self) {
         loop {
             self.place_open_batch(true);
-            if self.free_list.get().is_null() || self.draining.get() {
+            if !self.has_freed_batches() || self.draining.get() {
                 return;
             }
             let retired = self.retired.get();

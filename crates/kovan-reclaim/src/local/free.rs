@@ -3,9 +3,15 @@
 //! A captured list is traversed once: per node, an AcqRel swap taints its `next` link (an
 //! inserter that has not linked the old list behind it finds the taint and traverses that tail
 //! itself) and an AcqRel decrement releases its batch reference. The decrement that reaches
-//! zero acquires every other release, and the batch goes to the thread's free list. Destructors
-//! run only from the outermost `drain_free_list` (I5); a destructor that panics propagates after
-//! the drain's `Drop` has freed the rest. Bound: the list's length; the freed nodes.
+//! zero acquires every other release, and the batch goes to the thread's free list.
+//!
+//! Freeing is amortized: each retire, deferral and reservation update runs [`FREE_STEP`]
+//! destructors, and as many more as it takes to bring the list back to [`FREE_LIST_CAP`]
+//! batches, so that freed memory goes back to the allocator's thread cache a few blocks at a
+//! time, where the thread's next allocations find it. Flush, thread exit and a domain's drop
+//! run everything. Destructors run only from the outermost freeing call (I5); a destructor that
+//! panics propagates after the call's `Drop` has finished its share. Bound: the list's length;
+//! the step plus the batches above the cap.
 
 use core::ptr;
 
@@ -13,6 +19,7 @@ use kovan_core::ListHead;
 use kovan_core::sync::Ordering;
 
 use super::Local;
+use crate::config::{FREE_LIST_CAP, FREE_STEP};
 use crate::header::{INVALID_ADDR, NodeHeader, from_list_node, is_marked, unmark};
 
 fn invalid_node() -> *mut NodeHeader {
@@ -59,75 +66,115 @@ impl Local {
             .next()
             .store(self.free_list.get(), Ordering::Relaxed);
         self.free_list.set(refs);
+        self.freed_batches.set(self.freed_batches.get() + 1);
     }
 
-    /// Runs the destructors of every freed batch. Re-entrant calls (from a destructor) return at
-    /// once: the outermost call picks up what they queue. A panicking destructor propagates
-    /// after the rest is reclaimed by [`FreeListDrain`]'s drop. Bound: the freed nodes, plus what
-    /// their destructors free.
+    /// Whether batches whose count reached zero still have destructors to run.
+    #[inline]
+    pub(super) fn has_freed_batches(&self) -> bool {
+        self.freed_batches.get() != 0
+    }
+
+    /// The amortized share of freeing that one operation does: [`FREE_STEP`] destructors, and
+    /// more while over [`FREE_LIST_CAP`] batches wait.
+    #[inline]
+    pub(super) fn free_step(&self) {
+        if self.has_freed_batches() {
+            self.run_destructors(FREE_STEP);
+        }
+    }
+
+    /// Runs the destructors of every freed batch. Bound: the freed nodes, plus what their
+    /// destructors free.
     pub(super) fn drain_free_list(&self) {
-        if self.draining.get() || self.free_list.get().is_null() {
+        #[cfg(not(kovan_mutant = "amortized_flush"))]
+        if self.has_freed_batches() {
+            self.run_destructors(usize::MAX);
+        }
+        #[cfg(kovan_mutant = "amortized_flush")]
+        self.free_step();
+    }
+
+    /// Runs `budget` destructors (fewer if the list empties), then more until no more than
+    /// [`FREE_LIST_CAP`] batches wait. Re-entrant calls (from a destructor) return at once: the
+    /// outermost call's loop sees what they queue. A panicking destructor propagates after
+    /// [`Destroyer`]'s drop finished the call's share.
+    #[inline(never)]
+    fn run_destructors(&self, budget: usize) {
+        if self.draining.get() {
             return;
         }
         // Reached only from the outermost call, so clearing the flag afterwards restores it.
         self.draining.set(true);
-        let mut reclaimer = FreeListDrain {
+        let mut destroyer = Destroyer {
             local: self,
-            refs: ptr::null_mut(),
-            next: ptr::null_mut(),
+            budget,
             freed: 0,
         };
-        reclaimer.run();
+        destroyer.run();
+    }
+
+    /// The next node whose destructor is due, taken off the free list; null when none is.
+    fn next_freed_node(&self) -> *mut NodeHeader {
+        let mut node = self.freeing.get();
+        if node.is_null() {
+            let refs = self.free_list.get();
+            if refs.is_null() {
+                return ptr::null_mut();
+            }
+            // SAFETY: refs nodes on the free list are owned by this thread.
+            let header = unsafe { &*refs };
+            // Relaxed: free-list links are written and read by this thread only.
+            self.free_list.set(header.next().load(Ordering::Relaxed));
+            // Relaxed: published before the final decrement, which this thread acquired.
+            node = unmark(header.batch_link().load(Ordering::Relaxed));
+        }
+        // SAFETY: members of an owned, freed batch stay alive until their destructor.
+        let header = unsafe { &*node };
+        // The refs node, last of its batch, is the one whose link is its marked front.
+        if is_marked(header.batch_link().load(Ordering::Relaxed)) {
+            self.freeing.set(ptr::null_mut());
+            self.freed_batches.set(self.freed_batches.get() - 1);
+        } else {
+            self.freeing.set(header.member_next());
+        }
+        node
     }
 }
 
-/// Walks the free list, one batch at a time; its `Drop` finishes the walk when a destructor
-/// panics, so the rest is still reclaimed before the panic goes on.
-struct FreeListDrain<'a> {
+/// One call's share of the freeing; its `Drop` finishes that share when a destructor panics,
+/// so the state stays consistent and the call's work is done before the panic goes on.
+struct Destroyer<'a> {
     local: &'a Local,
-    /// Refs node of the batch being freed (null between batches).
-    refs: *mut NodeHeader,
-    /// Next member of that batch to free.
-    next: *mut NodeHeader,
-    /// Destructors called so far, published in the slot when the walk ends.
+    /// Destructors still to run before only the cap drives the loop.
+    budget: usize,
+    /// Destructors called so far, published in the slot when the call ends.
     freed: u64,
 }
 
-impl FreeListDrain<'_> {
+impl Destroyer<'_> {
     fn run(&mut self) {
-        loop {
-            if self.refs.is_null() {
-                let refs = self.local.free_list.replace(ptr::null_mut());
-                if refs.is_null() {
-                    break;
-                }
-                // Requeue the rest of the list; this batch is ours.
-                // SAFETY: refs nodes on the free list are owned by this thread.
-                let rest = unsafe { &*refs }.next().load(Ordering::Relaxed);
-                self.local.free_list.set(rest);
-                self.refs = refs;
-                // SAFETY: as above.
-                self.next = unmark(unsafe { &*refs }.batch_link().load(Ordering::Relaxed));
-                continue;
+        // Mutant: no cap, so a reader that frees others' batches keeps all of them.
+        #[cfg(kovan_mutant = "free_list_uncapped")]
+        let cap = usize::MAX;
+        #[cfg(not(kovan_mutant = "free_list_uncapped"))]
+        let cap = FREE_LIST_CAP;
+        while self.budget > 0 || self.local.freed_batches.get() > cap {
+            let node = self.local.next_freed_node();
+            if node.is_null() {
+                break;
             }
-            let node = self.next;
-            self.next = if node == self.refs {
-                self.refs = ptr::null_mut();
-                ptr::null_mut()
-            } else {
-                // SAFETY: members of an owned, freed batch stay alive until their destructor.
-                unsafe { &*node }.batch_next()
-            };
+            self.budget = self.budget.saturating_sub(1);
             #[cfg(not(kovan_mutant = "freed_counted_per_batch"))]
             {
                 self.freed += 1;
             }
             #[cfg(kovan_mutant = "freed_counted_per_batch")]
-            if self.refs.is_null() {
+            if self.local.freeing.get().is_null() {
                 self.freed += 1;
             }
             // SAFETY: the batch count reached zero (Acquire), so no slot list holds the batch
-            // and no reader can reach the node; each member is destroyed once.
+            // and no reader can reach the node; each member is taken off the list once.
             unsafe {
                 if let Some(destructor) = (*node).destructor() {
                     destructor(node);
@@ -137,12 +184,10 @@ impl FreeListDrain<'_> {
     }
 }
 
-impl Drop for FreeListDrain<'_> {
+impl Drop for Destroyer<'_> {
     fn drop(&mut self) {
         // Reached with work left only while unwinding from a destructor.
-        if !self.refs.is_null() || !self.local.free_list.get().is_null() {
-            self.run();
-        }
+        self.run();
         self.local.count_freed(self.freed);
         self.local.draining.set(false);
     }

@@ -9,7 +9,7 @@
 //! - [`place`]: retire into the open batch, advance the era, place a batch in every eligible
 //!   reservation.
 //! - [`free`]: traverse a captured list, release batch references, run the destructors of
-//!   batches that reached zero.
+//!   batches that reached zero, a few per operation.
 //! - [`flush`]: push the thread's garbage through to a fixpoint.
 //! - [`exit`]: thread exit, parking and adoption, and the domain's final drain.
 //!
@@ -30,7 +30,6 @@ use core::ptr;
 use kovan_core::sync::Ordering;
 use kovan_core::{Reservation, ThreadSlots};
 
-use crate::config::RETIRE_FREQ;
 use crate::domain::Domain;
 use crate::header::NodeHeader;
 use batch::Batch;
@@ -75,8 +74,12 @@ pub(crate) struct Local {
     /// Shared by the threads of an owned guard: protected loads raise the reservation and never
     /// lower it, and everything else goes through the calling thread's own handle.
     shared: bool,
-    /// Refs nodes of batches whose count reached zero, linked through `next`.
+    /// Refs nodes of batches whose count reached zero, linked through `next`, not started yet.
     free_list: Cell<*mut NodeHeader>,
+    /// The next node to destroy of the freed batch in progress (null between batches).
+    freeing: Cell<*mut NodeHeader>,
+    /// Freed batches whose destructors have not all run: the free list and the one in progress.
+    freed_batches: Cell<usize>,
     draining: Cell<bool>,
     life: Cell<Life>,
 }
@@ -109,9 +112,9 @@ impl Local {
             pin_count: Cell::new(0),
             cached_era: Cell::new(0),
             batch: Cell::new(Batch::EMPTY),
-            place_at: Cell::new(RETIRE_FREQ),
+            place_at: Cell::new(place::first_try_len(domain)),
             deferred: Cell::new(Batch::EMPTY),
-            deferred_place_at: Cell::new(RETIRE_FREQ),
+            deferred_place_at: Cell::new(place::first_try_len(domain)),
             retired: Cell::new(0),
             // Relaxed: only holders of the id write it, and this claim synchronised with the
             // previous holder's release of the id.
@@ -121,6 +124,8 @@ impl Local {
             #[cfg(kovan_mutant = "owned_guard_not_shared")]
             shared: shared && false,
             free_list: Cell::new(ptr::null_mut()),
+            freeing: Cell::new(ptr::null_mut()),
+            freed_batches: Cell::new(0),
             draining: Cell::new(false),
             life: Cell::new(Life::Owned),
         };

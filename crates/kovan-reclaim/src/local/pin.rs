@@ -4,8 +4,8 @@
 //! outermost pin after the era moved updates the reservation: it captures the list that
 //! placements filled since the last update (one AcqRel swap that acquires their insertions),
 //! releases a reference per node, publishes the current era with a SeqCst store and a SeqCst
-//! fence (I2: pairs with the fence that starts every placement scan), then runs the destructors
-//! of what it freed. Bound: the captured list, plus those destructors.
+//! fence (I2: pairs with the fence that starts every placement scan), then runs its share of
+//! the freed destructors. Bound: the captured list, plus that share.
 
 use kovan_core::ListHead;
 use kovan_core::sync::Ordering;
@@ -51,7 +51,7 @@ impl Local {
 
     /// Captures and releases the reservation's list, then publishes the current era.
     /// Called only when no pointer of an earlier guard is still in use on this thread.
-    /// Bound: the captured list's length, plus the destructors of what it frees.
+    /// Bound: the captured list's length, plus its share of the freeing (`free_step`).
     fn update_reservation(&self) {
         let slot = self.reservation();
         // AcqRel: Acquire pairs with inserters' Release swaps (their node fields are visible);
@@ -60,7 +60,7 @@ impl Local {
         self.traverse(captured);
         let era = self.domain().state().era().load(Ordering::Relaxed);
         self.publish(era);
-        self.drain_free_list();
+        self.free_step();
     }
 
     /// Publishes `era` in the reservation and makes it visible before any later pointer load.

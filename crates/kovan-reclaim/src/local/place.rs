@@ -1,8 +1,8 @@
 //! Retire and place a batch.
 //!
 //! `retire` links a node into the open batch (O(1)); every `EPOCH_FREQ`-th retirement of the
-//! thread advances the era. At `RETIRE_FREQ` nodes (or the grown target after a failed try) the
-//! batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
+//! thread advances the era. At `RETIRE_FREQ` nodes, or as many as the scan visits ids if more
+//! (or the grown target after a failed try), the batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
 //! of the registered reservations assigning a node to each eligible one, then one unconditional
 //! AcqRel swap per assigned node into that reservation's list. A batch with too few nodes for
 //! the eligible reservations stays open and grows. The batch's reference count starts biased,
@@ -19,6 +19,7 @@ use kovan_core::{ListHead, Reservation};
 use super::Local;
 use super::batch::Batch;
 use crate::config::{EPOCH_FREQ, RETIRE_FREQ};
+use crate::domain::Domain;
 use crate::header::{
     NodeHeader, REFS_BIAS, as_list_node, decode_assignee, encode_assignee, from_list_node, mark,
 };
@@ -36,8 +37,8 @@ impl Local {
         unsafe { self.push_open(&self.batch, node, destructor) };
         if self.batch.get().len >= self.place_at.get() {
             self.place_open_batch(false);
-            self.drain_free_list();
         }
+        self.free_step();
     }
 
     /// Adds a deferred-function record to the deferred batch; places it when it is due. The
@@ -54,8 +55,8 @@ impl Local {
         unsafe { self.push_open(&self.deferred, node, destructor) };
         if self.deferred.get().len >= self.deferred_place_at.get() {
             self.place_deferred_batch(false);
-            self.drain_free_list();
         }
+        self.free_step();
     }
 
     /// Links `node` into the open batch `open` and counts the retirement; may advance the era.
@@ -69,7 +70,7 @@ impl Local {
         // SAFETY: as above: nobody else can read the destructor word yet.
         unsafe { header.set_destructor(destructor) };
         let batch = open.get();
-        header.set_batch_next(batch.front);
+        header.set_chain_next(batch.front);
         open.set(Batch {
             front: node,
             tail: if batch.is_empty() { node } else { batch.tail },
@@ -147,7 +148,7 @@ impl Local {
         // SAFETY: the batch was detached above, so this thread owns the chain.
         match unsafe { self.try_place(batch) } {
             Ok(()) => {
-                place_at.set(RETIRE_FREQ);
+                place_at.set(first_try_len(self.domain()));
                 Ok(())
             }
             Err(eligible) => {
@@ -203,17 +204,19 @@ impl Local {
             let node = unsafe { &*cursor };
             // Relaxed: read back only by this thread below.
             node.next().store(encode_assignee(tid), Ordering::Relaxed);
-            cursor = node.batch_next();
+            cursor = node.chain_next();
         }
         let assigned_end = cursor;
-        // Finalise: every member names the refs node, the refs node names the front.
-        // SAFETY: members of the owned chain; the refs node's link word becomes its count.
+        // Finalise: every member names the refs node and keeps its successor over its birth
+        // era (the batch's minimum is taken), the refs node names the front and holds the count.
+        // SAFETY: members of the owned chain.
         unsafe {
             let mut node = batch.front;
             while node != refs {
-                let next = (*node).batch_next();
+                let next = (*node).chain_next();
                 // Relaxed: published by the Release insertion of the node.
                 (*node).batch_link().store(refs, Ordering::Relaxed);
+                (*node).set_member_next(next);
                 node = next;
             }
             (*refs)
@@ -222,12 +225,12 @@ impl Local {
             (*refs).refs().store(REFS_BIAS, Ordering::Relaxed);
         }
         point(Step::PlaceScanned);
-        let mut inserted = 0usize;
+        let mut inserted = 0u64;
         let mut node = batch.front;
         while node != assigned_end {
             // SAFETY: the bias keeps the batch alive until the final count below.
             let header = unsafe { &*node };
-            let next_member = header.batch_next();
+            let next_member = header.member_next();
             let tid = decode_assignee(header.next().load(Ordering::Relaxed));
             // Relaxed: published by the Release swap below.
             header.next().store(ptr::null_mut(), Ordering::Relaxed);
@@ -294,4 +297,14 @@ fn eligible(reservation: &Reservation, min_birth: u64) -> bool {
     // publication fence per I2.
     reservation.list_head(Ordering::Acquire) != ListHead::Inactive
         && reservation.reserved_era(Ordering::Acquire) >= min_birth
+}
+
+/// The batch length at which a placement is first tried: `RETIRE_FREQ`, or the number of ids a
+/// scan visits if larger, so that the scan costs O(1) per retirement however many threads ever
+/// registered (docs/protocol.md §5 counts the larger batches).
+pub(super) fn first_try_len(domain: &Domain) -> usize {
+    #[cfg(kovan_mutant = "batch_ignores_scan_bound")]
+    return RETIRE_FREQ;
+    #[cfg(not(kovan_mutant = "batch_ignores_scan_bound"))]
+    RETIRE_FREQ.max(domain.state().registry().scan_bound())
 }
