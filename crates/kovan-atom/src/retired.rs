@@ -69,6 +69,9 @@ impl RetiredNode {
 
     /// The era stamped at construction.
     ///
+    /// Valid until the node is retired: the protocol reuses the word once the node's batch is
+    /// placed, and a reader that still holds the node then reads an unrelated value.
+    ///
     /// ```
     /// # use kovan_atom as kovan;
     /// let header = kovan::RetiredNode::default();

@@ -254,8 +254,11 @@ impl LocalHandle {
 
     /// Pushes this thread's garbage through: places the open batch even if it is small, advances
     /// the era, and frees what no reservation holds, again for what the freed values'
-    /// destructors retire meanwhile (a chain is freed by one call). Values a live guard of this
-    /// thread can reach are kept, and so is what another thread's published reservation covers.
+    /// destructors retire meanwhile (a chain is freed by one call), and everything waiting on
+    /// this thread's free list. Values a live guard of this thread can reach are kept, and so is
+    /// what another thread's published reservation covers, and what waits on the free list of
+    /// another thread that released it (that thread frees it over its next retirements and
+    /// pins; at most [`FREE_LIST_CAP`](crate::FREE_LIST_CAP) batches per thread).
     /// A destructor that pins during the call publishes this thread's reservation again: what
     /// is retired after that and covered by it waits for the next pin or flush.
     pub fn flush(&self) {
@@ -462,8 +465,9 @@ impl Guard {
     /// deferred functions, not the nodes retired beside them. [`flush`](Self::flush) and thread
     /// exit place a small deferred batch too (padded with empty records up to one per active
     /// reservation), so `f` runs once those reservations are released even if nothing else is
-    /// deferred. A panicking `f` propagates like a panicking destructor: the rest of its batch
-    /// still runs.
+    /// deferred. A freed batch of deferred functions is run whole by the operation that frees
+    /// it (never left on the free list for later operations). A panicking `f` propagates like a
+    /// panicking destructor: the rest of its batch still runs.
     ///
     /// # Panics
     /// Through an [`OwnedGuard`](crate::OwnedGuard), when the calling thread has no handle of

@@ -10,6 +10,10 @@ use crate::reclaim::Destructor;
 /// An address that is never a node: "already traversed" as a `next` link.
 pub(crate) const INVALID_ADDR: usize = usize::MAX;
 
+/// The `next` word of a placed deferred batch's refs node (never inserted in a list, so the
+/// word is free until the batch is freed): its destructors run as soon as it is freed.
+pub(crate) const DEFERRED_BATCH_ADDR: usize = usize::MAX - 1;
+
 /// Added to a batch's reference count while its insertions are in flight, so that concurrent
 /// traversals cannot drive the count to zero before every insertion has been counted.
 pub(crate) const REFS_BIAS: u64 = 1 << (u64::BITS - 1);
@@ -41,7 +45,8 @@ pub(crate) const REFS_BIAS: u64 = 1 << (u64::BITS - 1);
 #[repr(C, align(8))]
 pub struct NodeHeader {
     /// Slot-list link; during a batch scan, the id of the thread it is assigned to;
-    /// [`INVALID_ADDR`] once traversed; the free-list link of a refs node whose count hit zero.
+    /// [`INVALID_ADDR`] once traversed; on a placed refs node, null or [`DEFERRED_BATCH_ADDR`],
+    /// and the free-list link once its count hit zero.
     next: AtomicPtr<NodeHeader>,
     /// Until the batch is placed, the next member of the unplaced chain; then, on ordinary
     /// members, the batch's refs node, and on the refs node itself its front [`mark`]ed.
@@ -88,7 +93,8 @@ impl NodeHeader {
     /// The era stamped at allocation.
     ///
     /// Valid until the object is retired: the protocol reuses the word once the object's batch
-    /// is placed, and a reader that still holds the object then reads an unrelated value.
+    /// is placed, and a reader that still holds the object then reads an unrelated value (an
+    /// address or a count).
     #[inline]
     pub fn birth_era(&self) -> u64 {
         // Relaxed: written once, before the object could be shared.

@@ -40,6 +40,10 @@ impl<T> Node<T> {
     }
 
     /// The era stamped at allocation.
+    ///
+    /// Valid until the node is retired: the protocol reuses the word once the node's batch is
+    /// placed, and a reader that still holds the node then reads an unrelated value (an address
+    /// or a count). Read it before publishing, as [`Guard::cover`](crate::Guard::cover) needs.
     #[inline]
     pub fn birth_era(&self) -> u64 {
         self.header.birth_era()

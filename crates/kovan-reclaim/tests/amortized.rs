@@ -8,6 +8,7 @@ mod common;
 
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Tally, alloc, leak_tally};
 use kovan_reclaim::{Domain, FREE_LIST_CAP, FREE_STEP, LocalHandle, RETIRE_FREQ};
@@ -49,10 +50,12 @@ fn each_retire_runs_its_step_of_destructors() {
     assert_eq!(domain.stats().unfreed(), 0);
 }
 
-/// A reader that is the last releaser of many batches runs them down to the cap at its next
-/// pin instead of keeping them: batches beyond `FREE_LIST_CAP` are destroyed whole.
+/// A thread that retires and is also the last releaser of many batches runs them down to the
+/// cap at its next pin instead of keeping them: batches beyond `FREE_LIST_CAP` are destroyed
+/// whole. (A thread that retired nothing since its last update runs them all: see
+/// `review_issue14.rs`, finding 1.)
 #[test]
-fn a_reader_that_frees_many_batches_keeps_at_most_the_cap() {
+fn a_retiring_reader_that_frees_many_batches_keeps_at_most_the_cap() {
     const BATCHES: usize = FREE_LIST_CAP + 3;
     let tally = leak_tally();
     let domain = Arc::new(Domain::new());
@@ -69,16 +72,18 @@ fn a_reader_that_frees_many_batches_keeps_at_most_the_cap() {
         unsafe { writer.retire_node(NonNull::new(node).unwrap()) };
     }
     assert_eq!(tally.live(), BATCHES * RETIRE_FREQ, "the reader holds them");
-    // The writer retired past an era advance, so this pin captures the list.
+    // One retirement of its own (it stays in the reader's open batch) makes the next update
+    // amortize; the writer retired past an era advance, so this pin captures the list.
+    retire_new(&reader, tally, u64::MAX);
     drop(reader.pin());
     assert_eq!(
         tally.live(),
-        FREE_LIST_CAP * RETIRE_FREQ,
+        FREE_LIST_CAP * RETIRE_FREQ + 1,
         "all but the cap's batches are destroyed by the pin"
     );
     assert_eq!(
         domain.stats().unfreed(),
-        (FREE_LIST_CAP * RETIRE_FREQ) as u64
+        (FREE_LIST_CAP * RETIRE_FREQ + 1) as u64
     );
     reader.flush();
     assert_eq!(tally.live(), 0);
@@ -138,4 +143,42 @@ fn batches_grow_with_the_registered_threads() {
     writer.flush();
     assert_eq!(tally.live(), 0);
     drop(idle);
+}
+
+/// A freed batch of deferred functions runs whole in the operation that frees it, even on a
+/// thread whose free steps are amortized (it retired since its last update): a deferred
+/// function often releases more than a node, and `Guard::defer` promises it runs once the
+/// reservations holding it are released.
+#[test]
+fn a_freed_deferred_batch_runs_whole_in_the_step_that_frees_it() {
+    let tally = leak_tally();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let domain = Arc::new(Domain::new());
+    let reader = domain.register().unwrap();
+    let writer = domain.register().unwrap();
+    drop(reader.pin());
+    {
+        let guard = writer.pin();
+        for _ in 0..RETIRE_FREQ {
+            let ran = Arc::clone(&ran);
+            guard.defer(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    }
+    // The deferred batch was placed at its RETIRE_FREQ-th record; the flush releases the
+    // writer's reservation, so only the reader's holds it.
+    writer.flush();
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the reader holds the batch");
+    // A retirement makes the reader's next update amortize; the flush moved the era, so the
+    // pin captures the list and frees the deferred batch.
+    retire_new(&reader, tally, 0);
+    drop(reader.pin());
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        RETIRE_FREQ,
+        "the batch ran whole"
+    );
+    reader.flush();
+    assert_eq!(tally.live(), 0);
 }

@@ -96,8 +96,10 @@
 //! thread (its first `pin` or `retire`) and thread exit are bounded too. Dropping a guard is a
 //! thread-local decrement in the common case.
 //!
-//! **Memory.** Each thread gathers up to [`RETIRE_FREQ`] (64) retired nodes in a batch before
-//! placing it; a batch that cannot be placed yet grows by another 64 before the next try. Every
+//! **Memory.** Each thread gathers [`RETIRE_FREQ`] (64) retired nodes in a batch before placing
+//! it, or as many as there are thread ids the domain ever handed out if that is more (placing
+//! scans them all, so the scan stays O(1) per retirement); a batch that cannot be placed yet
+//! grows by another 64 before the next try. Every
 //! [`EPOCH_FREQ`] (128) retirements a thread advances the era, and once more when it exits if it
 //! retired anything since (so short-lived threads move the era too). A reader stalled anywhere
 //! (inside a guard, or idle after its guards dropped) holds back only the batches containing a
@@ -108,17 +110,26 @@
 //! lowers its reservation; a thread stalled exactly there holds back every batch placed
 //! meanwhile. Every retired node is dropped exactly once, including nodes retired by threads
 //! that exit, and nodes retired from destructors (also during thread-local teardown, with a
-//! flat stack). When [`flush`] returns, everything the thread retired before or during the call
-//! is freed, unless a reservation still covers it: a live guard, or a thread that pinned and
-//! has not pinned or flushed since the era moved (its reservation stays published between
-//! guards, which keeps pinning a load and a compare).
+//! flat stack). Freeing is amortized: a batch that no reservation holds any more waits on the
+//! list of the thread that released it last, which drops [`FREE_STEP`] (2) of its nodes per
+//! retire and per pin after the era moved (a thread that retired nothing since its previous
+//! such pin, a reader, drops everything at once; so does any thread for a batch of deferred
+//! functions), and whole batches while more than [`FREE_LIST_CAP`] (2) wait; so freed memory
+//! goes back to the allocator a few blocks at a time, where the thread's next allocations find
+//! it. When [`flush`] returns, everything the thread retired before or during the call is
+//! freed, unless a reservation still covers it (a live guard, or a thread that pinned and has
+//! not pinned or flushed since the era moved: its reservation stays published between guards,
+//! which keeps pinning a load and a compare) or it waits on the list of another thread that
+//! retires, until that thread's next operations.
 //!
 //! **Panics.** A destructor may panic on any path that runs destructors (pin, retire, flush,
-//! guard or handle drop, domain drop): the rest of its batch is still dropped, the panic then
-//! propagates, and the handle stays consistent (unpinned, its exit completed). A second panic
+//! guard or handle drop, domain drop): the rest of its batch is still dropped (the other waiting
+//! batches stay on the list for the thread's next operations, or are dropped by the same call
+//! when it is a flush, an exit or a drop), the panic then propagates, and the handle stays
+//! consistent (unpinned, its exit completed). A second panic
 //! while the first unwinds aborts, as Rust does.
 //!
-//! **Costs.** Each node carries a 40-byte header (32 bytes on 32-bit targets). At most
+//! **Costs.** Each node carries a 32-byte header (24 bytes on 32-bit targets). At most
 //! [`MAX_THREADS`] (65,536) threads can be registered with a domain at once; ids of exited
 //! threads are reused. Past the limit, [`Domain::register`] returns [`RegistryFull`] and the
 //! default handle behind [`pin`] panics.
@@ -214,8 +225,8 @@ pub use kovan_atom::{
 pub use kovan_atom::{BirthEra, current_era};
 pub use kovan_core::MAX_THREADS;
 pub use kovan_reclaim::{
-    Destructor, EPOCH_FREQ, LocalHandle, NodeHeader, OldestReservation, PROTECT_ROUNDS,
-    RETIRE_FREQ, RegistryFull, Stats, garbage_bound,
+    Destructor, EPOCH_FREQ, FREE_LIST_CAP, FREE_STEP, LocalHandle, NodeHeader, OldestReservation,
+    PROTECT_ROUNDS, RETIRE_FREQ, RegistryFull, Stats, garbage_bound,
 };
 #[cfg(feature = "std")]
 pub use kovan_reclaim::{DomainGuard, OwnedGuard, default_domain, pin_owned, stats};

@@ -20,7 +20,9 @@ use kovan_core::sync::Ordering;
 
 use super::Local;
 use crate::config::{FREE_LIST_CAP, FREE_STEP};
-use crate::header::{INVALID_ADDR, NodeHeader, from_list_node, is_marked, unmark};
+use crate::header::{
+    DEFERRED_BATCH_ADDR, INVALID_ADDR, NodeHeader, from_list_node, is_marked, unmark,
+};
 
 fn invalid_node() -> *mut NodeHeader {
     ptr::without_provenance_mut(INVALID_ADDR)
@@ -62,9 +64,14 @@ impl Local {
 
     pub(super) fn push_free(&self, refs: *mut NodeHeader) {
         // SAFETY: the batch count reached zero: this thread now owns the whole batch.
-        unsafe { &*refs }
-            .next()
-            .store(self.free_list.get(), Ordering::Relaxed);
+        let next = unsafe { &*refs }.next();
+        // Relaxed: written at placement, before the Release insertions this thread's final
+        // decrement acquired.
+        #[cfg(not(kovan_mutant = "deferred_batch_waits"))]
+        if next.load(Ordering::Relaxed).addr() == DEFERRED_BATCH_ADDR {
+            self.deferred_freed.set(true);
+        }
+        next.store(self.free_list.get(), Ordering::Relaxed);
         self.free_list.set(refs);
         self.freed_batches.set(self.freed_batches.get() + 1);
     }
@@ -76,11 +83,17 @@ impl Local {
     }
 
     /// The amortized share of freeing that one operation does: [`FREE_STEP`] destructors, and
-    /// more while over [`FREE_LIST_CAP`] batches wait.
+    /// more while over [`FREE_LIST_CAP`] batches wait; everything once a deferred batch is
+    /// among them, so that deferred functions run when their batch is released.
     #[inline]
     pub(super) fn free_step(&self) {
         if self.has_freed_batches() {
-            self.run_destructors(FREE_STEP);
+            let budget = if self.deferred_freed.get() {
+                usize::MAX
+            } else {
+                FREE_STEP
+            };
+            self.run_destructors(budget);
         }
     }
 
@@ -110,8 +123,10 @@ impl Local {
             local: self,
             budget,
             freed: 0,
+            returned: false,
         };
         destroyer.run();
+        destroyer.returned = true;
     }
 
     /// The next node whose destructor is due, taken off the free list; null when none is.
@@ -150,6 +165,8 @@ struct Destroyer<'a> {
     budget: usize,
     /// Destructors called so far, published in the slot when the call ends.
     freed: u64,
+    /// Set when `run` returned; still false in `Drop` while a destructor's panic unwinds.
+    returned: bool,
 }
 
 impl Destroyer<'_> {
@@ -162,6 +179,7 @@ impl Destroyer<'_> {
         while self.budget > 0 || self.local.freed_batches.get() > cap {
             let node = self.local.next_freed_node();
             if node.is_null() {
+                self.local.deferred_freed.set(false);
                 break;
             }
             self.budget = self.budget.saturating_sub(1);
@@ -186,8 +204,16 @@ impl Destroyer<'_> {
 
 impl Drop for Destroyer<'_> {
     fn drop(&mut self) {
-        // Reached with work left only while unwinding from a destructor.
-        self.run();
+        if !self.returned {
+            // A destructor panicked: finish the call's share and the rest of the batch in
+            // progress (as a panic in a whole-batch free always did), then let it propagate.
+            self.run();
+            #[cfg(not(kovan_mutant = "panic_leaves_batch_in_progress"))]
+            while !self.local.freeing.get().is_null() {
+                self.budget = 1;
+                self.run();
+            }
+        }
         self.local.count_freed(self.freed);
         self.local.draining.set(false);
     }

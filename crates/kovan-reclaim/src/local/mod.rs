@@ -30,6 +30,7 @@ use core::ptr;
 use kovan_core::sync::Ordering;
 use kovan_core::{Reservation, ThreadSlots};
 
+use crate::config::RETIRE_FREQ;
 use crate::domain::Domain;
 use crate::header::NodeHeader;
 use batch::Batch;
@@ -80,6 +81,11 @@ pub(crate) struct Local {
     freeing: Cell<*mut NodeHeader>,
     /// Freed batches whose destructors have not all run: the free list and the one in progress.
     freed_batches: Cell<usize>,
+    /// A deferred batch was freed: the next free step runs everything.
+    deferred_freed: Cell<bool>,
+    /// `retired` at the last reservation update: equal at the next one for a thread that only
+    /// read since, which then runs what it frees at once.
+    retired_at_update: Cell<u64>,
     draining: Cell<bool>,
     life: Cell<Life>,
 }
@@ -114,7 +120,7 @@ impl Local {
             batch: Cell::new(Batch::EMPTY),
             place_at: Cell::new(place::first_try_len(domain)),
             deferred: Cell::new(Batch::EMPTY),
-            deferred_place_at: Cell::new(place::first_try_len(domain)),
+            deferred_place_at: Cell::new(RETIRE_FREQ),
             retired: Cell::new(0),
             // Relaxed: only holders of the id write it, and this claim synchronised with the
             // previous holder's release of the id.
@@ -126,6 +132,8 @@ impl Local {
             free_list: Cell::new(ptr::null_mut()),
             freeing: Cell::new(ptr::null_mut()),
             freed_batches: Cell::new(0),
+            deferred_freed: Cell::new(false),
+            retired_at_update: Cell::new(0),
             draining: Cell::new(false),
             life: Cell::new(Life::Owned),
         };

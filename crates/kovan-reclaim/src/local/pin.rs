@@ -5,7 +5,8 @@
 //! placements filled since the last update (one AcqRel swap that acquires their insertions),
 //! releases a reference per node, publishes the current era with a SeqCst store and a SeqCst
 //! fence (I2: pairs with the fence that starts every placement scan), then runs its share of
-//! the freed destructors. Bound: the captured list, plus that share.
+//! the freed destructors: the free step if it retired since its last update, else everything
+//! (a reader). Bound: the captured list, plus those destructors.
 
 use kovan_core::ListHead;
 use kovan_core::sync::Ordering;
@@ -60,6 +61,14 @@ impl Local {
         self.traverse(captured);
         let era = self.domain().state().era().load(Ordering::Relaxed);
         self.publish(era);
+        let retired = self.retired.get();
+        #[cfg(not(kovan_mutant = "reader_keeps_freed_batches"))]
+        if self.retired_at_update.replace(retired) == retired {
+            // A reader since its last update: no retire will come to run the rest, and it
+            // allocates little, so the allocator's cache gains nothing from waiting.
+            self.drain_free_list();
+            return;
+        }
         self.free_step();
     }
 

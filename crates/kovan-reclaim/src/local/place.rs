@@ -18,10 +18,11 @@ use kovan_core::{ListHead, Reservation};
 
 use super::Local;
 use super::batch::Batch;
-use crate::config::{EPOCH_FREQ, RETIRE_FREQ};
+use crate::config::{DEFERRED_BIRTH_ERA, EPOCH_FREQ, RETIRE_FREQ};
 use crate::domain::Domain;
 use crate::header::{
-    NodeHeader, REFS_BIAS, as_list_node, decode_assignee, encode_assignee, from_list_node, mark,
+    DEFERRED_BATCH_ADDR, NodeHeader, REFS_BIAS, as_list_node, decode_assignee, encode_assignee,
+    from_list_node, mark,
 };
 use crate::reclaim::Destructor;
 use crate::stall::{Step, point};
@@ -105,7 +106,7 @@ impl Local {
     pub(super) fn place_open_batch(&self, pad: bool) {
         // A node batch that is too small stays open and grows: as its nodes age, fewer
         // reservations are eligible for it.
-        let _ = self.place_batch(&self.batch, &self.place_at);
+        let _ = self.place_batch(&self.batch, &self.place_at, first_try_len(self.domain()));
         self.place_deferred_batch(pad);
     }
 
@@ -120,7 +121,11 @@ impl Local {
         #[cfg(kovan_mutant = "deferred_batch_not_padded")]
         let pad = false;
         let mut tries = if pad { 3 } else { 1 };
-        while let Err(eligible) = self.place_batch(&self.deferred, &self.deferred_place_at) {
+        // Records are placed every RETIRE_FREQ calls whatever the scan bound: each may hold a
+        // resource far larger than a node.
+        while let Err(eligible) =
+            self.place_batch(&self.deferred, &self.deferred_place_at, RETIRE_FREQ)
+        {
             tries -= 1;
             if tries == 0 {
                 return;
@@ -138,9 +143,15 @@ impl Local {
         }
     }
 
-    /// Tries to place the batch in `open`; on failure it stays open, grows, and the error tells
-    /// how many reservations were eligible.
-    fn place_batch(&self, open: &Cell<Batch>, place_at: &Cell<usize>) -> Result<(), usize> {
+    /// Tries to place the batch in `open`; on success the next batch is first tried at
+    /// `first_try` nodes; on failure it stays open, grows, and the error tells how many
+    /// reservations were eligible.
+    fn place_batch(
+        &self,
+        open: &Cell<Batch>,
+        place_at: &Cell<usize>,
+        first_try: usize,
+    ) -> Result<(), usize> {
         let batch = open.replace(Batch::EMPTY);
         if batch.is_empty() {
             return Ok(());
@@ -148,7 +159,7 @@ impl Local {
         // SAFETY: the batch was detached above, so this thread owns the chain.
         match unsafe { self.try_place(batch) } {
             Ok(()) => {
-                place_at.set(first_try_len(self.domain()));
+                place_at.set(first_try);
                 Ok(())
             }
             Err(eligible) => {
@@ -223,6 +234,16 @@ impl Local {
                 .batch_link()
                 .store(mark(batch.front), Ordering::Relaxed);
             (*refs).refs().store(REFS_BIAS, Ordering::Relaxed);
+            // Only a deferred batch holds records, the nodes born at era 0.
+            let kind = if batch.min_birth == DEFERRED_BIRTH_ERA {
+                DEFERRED_BATCH_ADDR
+            } else {
+                0
+            };
+            // Relaxed: read by the thread that frees the batch, after the final decrement.
+            (*refs)
+                .next()
+                .store(ptr::without_provenance_mut(kind), Ordering::Relaxed);
         }
         point(Step::PlaceScanned);
         let mut inserted = 0u64;
