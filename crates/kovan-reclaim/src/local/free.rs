@@ -8,10 +8,12 @@
 //! Freeing is amortized: each retire, deferral and reservation update runs [`FREE_STEP`]
 //! destructors, and as many more as it takes to bring the list back to [`FREE_LIST_CAP`]
 //! batches, so that freed memory goes back to the allocator's thread cache a few blocks at a
-//! time, where the thread's next allocations find it. Flush, thread exit and a domain's drop
-//! run everything. Destructors run only from the outermost freeing call (I5); a destructor that
-//! panics propagates after the call's `Drop` has finished its share. Bound: the list's length;
-//! the step plus the batches above the cap.
+//! time, where the thread's next allocations find it. A freed deferred batch makes the step run
+//! everything, and so does a reservation update of a thread that retired nothing since the
+//! previous one (see `pin`). Flush, thread exit and a domain's drop run everything.
+//! Destructors run only from the outermost freeing call (I5); a destructor that panics
+//! propagates after the call's `Drop` has finished its share and the batch in progress. Bound:
+//! the list's length; the step plus the batches above the cap.
 
 use core::ptr;
 

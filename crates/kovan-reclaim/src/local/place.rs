@@ -1,14 +1,14 @@
 //! Retire and place a batch.
 //!
-//! `retire` links a node into the open batch (O(1)); every `EPOCH_FREQ`-th retirement of the
-//! thread advances the era. At `RETIRE_FREQ` nodes, or as many as the scan visits ids if more
-//! (or the grown target after a failed try), the batch is placed: a SeqCst fence (I2, pairs with the fence after every publication), one scan
-//! of the registered reservations assigning a node to each eligible one, then one unconditional
-//! AcqRel swap per assigned node into that reservation's list. A batch with too few nodes for
-//! the eligible reservations stays open and grows. The batch's reference count starts biased,
-//! so traversals racing the insertions cannot free it early. Bound: one pass over the
-//! registered ids plus one pass over the batch, with at most one docked-tail traversal per
-//! inserted node.
+//! `retire` links a node into the open batch (O(1)); every `EPOCH_FREQ`-th retirement of the thread
+//! advances the era. At `RETIRE_FREQ` nodes, or as many as the scan visits ids if more (or the
+//! grown target after a failed try), the batch is placed: a SeqCst fence (I2, pairs with the fence
+//! after every publication), one scan of the registered reservations assigning a node to each
+//! eligible one, then one unconditional AcqRel swap per assigned node into that reservation's list.
+//! A batch with too few nodes for the eligible reservations stays open and grows. The batch's
+//! reference count starts biased, so traversals racing the insertions cannot free it early. Bound:
+//! one pass over the registered ids plus one pass over the batch, with at most one docked-tail
+//! traversal per inserted node.
 
 use core::cell::Cell;
 use core::ptr;
