@@ -89,16 +89,22 @@ fn a_retiring_reader_that_frees_many_batches_keeps_at_most_the_cap() {
     assert_eq!(tally.live(), 0);
 }
 
+/// Retires one batch that no reservation holds: the placing retire frees it and runs one step,
+/// so `RETIRE_FREQ - FREE_STEP` nodes wait on the handle's free list.
+fn leave_a_freed_batch_waiting(handle: &LocalHandle, tally: &'static Tally) {
+    for value in 0..RETIRE_FREQ as u64 {
+        retire_new(handle, tally, value);
+    }
+    assert_eq!(tally.live(), RETIRE_FREQ - FREE_STEP);
+}
+
 /// A flush runs every waiting destructor, also those a retire left for its next steps.
 #[test]
 fn flush_runs_what_the_steps_left() {
     let tally = leak_tally();
     let domain = Arc::new(Domain::new());
     let handle = domain.register().unwrap();
-    for value in 0..RETIRE_FREQ as u64 {
-        retire_new(&handle, tally, value);
-    }
-    assert_eq!(tally.live(), RETIRE_FREQ - FREE_STEP);
+    leave_a_freed_batch_waiting(&handle, tally);
     handle.flush();
     assert_eq!(tally.live(), 0);
     assert_eq!(domain.stats().unfreed(), 0);
@@ -110,10 +116,7 @@ fn exit_runs_what_the_steps_left() {
     let tally = leak_tally();
     let domain = Arc::new(Domain::new());
     let handle = domain.register().unwrap();
-    for value in 0..RETIRE_FREQ as u64 {
-        retire_new(&handle, tally, value);
-    }
-    assert_eq!(tally.live(), RETIRE_FREQ - FREE_STEP);
+    leave_a_freed_batch_waiting(&handle, tally);
     drop(handle);
     assert_eq!(tally.live(), 0);
     assert_eq!(domain.stats().unfreed(), 0);
